@@ -1,0 +1,1 @@
+"""The lab's Pulumi components, one concept per module."""

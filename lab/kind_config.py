@@ -1,0 +1,44 @@
+"""The kind cluster definition, as data (kind.x-k8s.io/v1alpha4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from lab.config import LabConfig
+
+KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
+
+# kubeadm would otherwise hand out node pod CIDRs in node-registration order, which differs
+# from run to run. The lab writes each node's spec.podCIDR from its address plan instead.
+# No apiVersion: kind matches on `kind` and converts the map to kubeadm v1beta4's list form.
+_NO_CIDR_ALLOCATION = yaml.safe_dump(
+    {"kind": "ClusterConfiguration", "controllerManager": {"extraArgs": {"allocate-node-cidrs": "false"}}},
+    sort_keys=False,
+)
+
+
+def kind_config(config: LabConfig) -> dict[str, Any]:
+    nodes = [{"role": "control-plane", "image": config.node_image}] + [
+        {"role": "worker", "image": config.node_image} for _ in range(config.workers)
+    ]
+    doc: dict[str, Any] = {
+        "kind": "Cluster",
+        "apiVersion": KIND_API_VERSION,
+        "name": config.cluster_name,
+        "networking": {
+            "disableDefaultCNI": True,  # Cilium is the CNI
+            "kubeProxyMode": "none",  # Cilium's kube-proxy replacement
+            "podSubnet": str(config.pod_cidr),
+            "serviceSubnet": str(config.service_cidr),
+        },
+        "nodes": nodes,
+    }
+    if config.facts.pins_pod_cidrs:
+        doc["kubeadmConfigPatches"] = [_NO_CIDR_ALLOCATION]
+    return doc
+
+
+def render(config: LabConfig) -> str:
+    return yaml.safe_dump(kind_config(config), sort_keys=False)

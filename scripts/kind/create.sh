@@ -1,0 +1,18 @@
+# Create the lab's kind cluster on the lab's own Docker network.
+# Environment: LAB_CLUSTER, LAB_NETWORK, LAB_KUBECONFIG. The kind config arrives on stdin.
+# Run by pulumi-command with bash -c; every value comes from the environment, never from
+# text spliced into this script.
+set -euo pipefail
+
+if kind get clusters 2>/dev/null | grep -qxF -- "$LAB_CLUSTER"; then
+  echo "a kind cluster named $LAB_CLUSTER already exists outside this stack's state." >&2
+  echo "fix: kind delete cluster --name $LAB_CLUSTER   (or pick another cilium-datapath-lab:clusterName)" >&2
+  exit 1
+fi
+
+mkdir -p -- "$(dirname -- "$LAB_KUBECONFIG")"
+echo "creating kind cluster $LAB_CLUSTER on docker network $LAB_NETWORK (a cold image pull takes minutes)..." >&2
+# kind removes half-created nodes itself when creation fails (no --retain).
+KIND_EXPERIMENTAL_DOCKER_NETWORK="$LAB_NETWORK" \
+  kind create cluster --name "$LAB_CLUSTER" --config - --kubeconfig "$LAB_KUBECONFIG" --wait 0s >&2
+echo "kind cluster $LAB_CLUSTER created; nodes stay NotReady until Cilium is installed" >&2
