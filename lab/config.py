@@ -45,7 +45,9 @@ DEFAULT_VIP_CIDR = ipaddress.IPv4Network("10.99.0.0/28")
 MAX_CLUSTER_NAME = 63 - len("-control-plane")
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_PINNED_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[0-9a-f]{64}$")
+_PINNED_IMAGE = re.compile(
+    r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[0-9a-f]{64}$"
+)
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 _RERUN = re.compile(r"^[A-Za-z0-9._:-]{0,64}$")
 _AS_TRANS = 23456
@@ -136,7 +138,10 @@ class LabConfig:
 
 def kind_node_names(cluster: str, workers: int) -> tuple[str, ...]:
     """kind's container names, in the lab's node order: control plane, `-worker`, `-worker2`, ..."""
-    return (f"{cluster}-control-plane", *(f"{cluster}-worker{'' if i == 1 else i}" for i in range(1, workers + 1)))
+    return (
+        f"{cluster}-control-plane",
+        *(f"{cluster}-worker{'' if i == 1 else i}" for i in range(1, workers + 1)),
+    )
 
 
 KNOWN_KEYS = (
@@ -206,7 +211,9 @@ def _as_structured(raw: Any, what: str) -> Any:
         try:
             return json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise _Invalid(f"expected {what}, got text that is not structured YAML/JSON ({exc.msg})") from None
+            raise _Invalid(
+                f"expected {what}, got text that is not structured YAML/JSON ({exc.msg})"
+            ) from None
     return raw
 
 
@@ -228,7 +235,9 @@ def _as_network(raw: Any, example: str) -> ipaddress.IPv4Network:
 def _as_asn(raw: Any) -> int:
     asn = _as_int(raw, "an AS number (1-4294967294)")
     if not 1 <= asn <= 4294967294 or asn == _AS_TRANS:
-        raise _Invalid(f"{asn} is not a usable AS number: use 1-4294967294 except 23456 (AS_TRANS), e.g. 65001")
+        raise _Invalid(
+            f"{asn} is not a usable AS number: use 1-4294967294 except 23456 (AS_TRANS), e.g. 65001"
+        )
     return asn
 
 
@@ -247,7 +256,10 @@ def _overlaps(
     for i, (key_a, net_a) in enumerate(present):
         for key_b, net_b in present[i + 1 :]:
             if net_a.overlaps(net_b):
-                c.add(key_a, f"{net_a} overlaps {key(key_b)} ({net_b}); {fix.get(key_a, 'pick a disjoint range')}")
+                c.add(
+                    key_a,
+                    f"{net_a} overlaps {key(key_b)} ({net_b}); {fix.get(key_a, 'pick a disjoint range')}",
+                )
 
 
 def underlay_capacity(underlay: ipaddress.IPv4Network) -> tuple[int, int]:
@@ -275,21 +287,29 @@ def parse_config(raw: Mapping[str, Any], stack: str) -> LabConfig:
     cluster_name = c.attempt("clusterName", lambda: _parse_cluster_name(raw.get("clusterName", stack)))
     workers = c.attempt("workers", lambda: _parse_workers(raw.get("workers", 2)))
     node_image = c.attempt("nodeImage", lambda: _parse_image(raw.get("nodeImage", DEFAULT_NODE_IMAGE)))
-    version = c.attempt("ciliumVersion", lambda: _parse_version(raw.get("ciliumVersion", DEFAULT_CILIUM_VERSION)))
+    version = c.attempt(
+        "ciliumVersion", lambda: _parse_version(raw.get("ciliumVersion", DEFAULT_CILIUM_VERSION))
+    )
 
     underlay = c.attempt(
         "underlaySubnet",
-        lambda: _parse_underlay(raw["underlaySubnet"] if "underlaySubnet" in raw else facts and str(facts.default_underlay)),
+        lambda: _parse_underlay(
+            raw["underlaySubnet"] if "underlaySubnet" in raw else facts and str(facts.default_underlay)
+        ),
     )
     pod_cidr = c.attempt(
         "podCidr",
-        lambda: _parse_pod_cidr(raw["podCidr"] if "podCidr" in raw else facts and str(facts.default_pod_cidr)),
+        lambda: _parse_pod_cidr(
+            raw["podCidr"] if "podCidr" in raw else facts and str(facts.default_pod_cidr)
+        ),
     )
     pod_mask = c.attempt(
         "podCidrMaskSize",
-        lambda: _as_int(raw["podCidrMaskSize"], "a prefix length 16-28")
-        if "podCidrMaskSize" in raw
-        else (facts.default_pod_mask if facts else None),
+        lambda: (
+            _as_int(raw["podCidrMaskSize"], "a prefix length 16-28")
+            if "podCidrMaskSize" in raw
+            else (facts.default_pod_mask if facts else None)
+        ),
     )
     service_cidr = c.attempt(
         "serviceCidr", lambda: _as_network(raw.get("serviceCidr", str(DEFAULT_SERVICE_CIDR)), "10.96.0.0/16")
@@ -418,7 +438,9 @@ def _parse_version(raw: Any) -> str:
         raise _Invalid(f"{version!r} is not an exact chart version X.Y.Z, e.g. {DEFAULT_CILIUM_VERSION}")
     if tuple(int(g) for g in match.groups()) < MIN_CILIUM_VERSION:
         minimum = ".".join(map(str, MIN_CILIUM_VERSION))
-        raise _Invalid(f"{version} is older than {minimum}, the first release with the cilium.io/v2 BGP and LB-IPAM APIs")
+        raise _Invalid(
+            f"{version} is older than {minimum}, the first release with the cilium.io/v2 BGP and LB-IPAM APIs"
+        )
     return version
 
 
@@ -446,9 +468,10 @@ def _adnr_message(mode: Mode, value: bool) -> str:
         )
     if mode is Mode.NATIVE_AUTO:
         return "native-auto is defined by autoDirectNodeRoutes: true; remove the key, or use mode static"
+    source = "BGP and FRR" if mode is Mode.BGP else "the lab's static route sets"
     return (
         f"{str(value).lower()} conflicts with mode {mode}, whose routes come from "
-        f"{'BGP and FRR' if mode is Mode.BGP else 'the lab's static route sets'}; remove the key, "
+        f"{source}; remove the key, "
         "or use mode native-auto for Cilium-installed node routes"
     )
 
@@ -476,9 +499,12 @@ def _parse_bgp(
         return None
     _unknown_keys(c, section, _BGP_KEYS, prefix="bgp.")
     router_asn = c.attempt("bgp.routerAsn", lambda: _as_asn(section.get("routerAsn", DEFAULT_ROUTER_ASN)))
-    node_asns = c.attempt("bgp.nodeAsn", lambda: _parse_node_asns(section.get("nodeAsn", DEFAULT_NODE_ASN), node_count))
+    node_asns = c.attempt(
+        "bgp.nodeAsn", lambda: _parse_node_asns(section.get("nodeAsn", DEFAULT_NODE_ASN), node_count)
+    )
     routers = c.attempt(
-        "bgp.routers", lambda: _as_int(section.get("routers", DEFAULT_BGP_ROUTERS), f"a router count 1-{MAX_ROUTERS}")
+        "bgp.routers",
+        lambda: _as_int(section.get("routers", DEFAULT_BGP_ROUTERS), f"a router count 1-{MAX_ROUTERS}"),
     )
     if routers is not None and not 1 <= routers <= MAX_ROUTERS:
         c.add("bgp.routers", f"{routers} is outside 1-{MAX_ROUTERS}")
@@ -487,12 +513,16 @@ def _parse_bgp(
         c.add("bgp.routers", f"{underlay} has no room for {routers} routers in its upper half; use a /24")
     max_paths = c.attempt(
         "bgp.maximumPaths",
-        lambda: _as_int(section.get("maximumPaths", DEFAULT_MAXIMUM_PATHS), f"a path count 1-{MAX_ECMP_PATHS}"),
+        lambda: _as_int(
+            section.get("maximumPaths", DEFAULT_MAXIMUM_PATHS), f"a path count 1-{MAX_ECMP_PATHS}"
+        ),
     )
     if max_paths is not None and not 1 <= max_paths <= MAX_ECMP_PATHS:
         c.add("bgp.maximumPaths", f"{max_paths} is outside 1-{MAX_ECMP_PATHS} (FRR's maximum-paths range)")
         max_paths = None
-    vip = c.attempt("bgp.vipCidr", lambda: _as_network(section.get("vipCidr", str(DEFAULT_VIP_CIDR)), "10.99.0.0/28"))
+    vip = c.attempt(
+        "bgp.vipCidr", lambda: _as_network(section.get("vipCidr", str(DEFAULT_VIP_CIDR)), "10.99.0.0/28")
+    )
     if router_asn is not None and node_asns is not None and router_asn in node_asns:
         c.add(
             "bgp.routerAsn",
@@ -511,7 +541,9 @@ def _parse_node_asns(raw: Any, node_count: int | None) -> tuple[int, ...]:
     if isinstance(raw, list):
         asns = tuple(_as_asn(a) for a in raw)
         if node_count is not None and len(asns) != node_count:
-            raise _Invalid(f"lists {len(asns)} ASNs but the lab has {node_count} nodes; give one per node, or one number")
+            raise _Invalid(
+                f"lists {len(asns)} ASNs but the lab has {node_count} nodes; give one per node, or one number"
+            )
         return asns
     asn = _as_asn(raw)
     return tuple([asn] * (node_count or 1))
@@ -525,7 +557,9 @@ def _parse_verify(c: _Collector, raw: Mapping[str, Any]) -> VerifyConfig:
     enabled = c.attempt("verify.enabled", lambda: _as_bool(section.get("enabled", True)))
     rerun = str(section.get("rerun", ""))
     if not _RERUN.fullmatch(rerun):
-        c.add("verify.rerun", f"{rerun!r} must be up to 64 letters, digits or . _ : - (e.g. a date: 2026-11-26)")
+        c.add(
+            "verify.rerun", f"{rerun!r} must be up to 64 letters, digits or . _ : - (e.g. a date: 2026-11-26)"
+        )
     return VerifyConfig(enabled=True if enabled is None else enabled, rerun=rerun)
 
 
@@ -543,7 +577,9 @@ def _parse_static_routes(
     if mode is not None and mode is not Mode.STATIC:
         c.add("staticRoutes", f"only applies to mode static, not {mode}; remove the key")
         return ()
-    entries = c.attempt("staticRoutes", lambda: _as_structured(raw["staticRoutes"], "a list of {node, dest, via}"))
+    entries = c.attempt(
+        "staticRoutes", lambda: _as_structured(raw["staticRoutes"], "a list of {node, dest, via}")
+    )
     if entries is None:
         return ()
     if not isinstance(entries, list):
@@ -569,15 +605,26 @@ def _parse_static_routes(
         via = c.attempt(f"{where}.via", lambda e=entry: _parse_ip(e.get("via")))  # type: ignore[misc]
         if dest is None or via is None:
             continue
-        if underlay is not None and (via not in underlay or via in (underlay.network_address, underlay.broadcast_address)):
-            c.add(f"{where}.via", f"next hop {via} is not a host of the underlay {underlay}; a node can only route via a neighbour")
+        if underlay is not None and (
+            via not in underlay or via in (underlay.network_address, underlay.broadcast_address)
+        ):
+            c.add(
+                f"{where}.via",
+                f"next hop {via} is not a host of the underlay {underlay}; a node can only route via a neighbour",
+            )
             continue
         own = own_blocks.get(node)
         if own is not None and dest.overlaps(own):
-            c.add(f"{where}.dest", f"{dest} overlaps {node}'s own pod CIDR {own}; routing it away would cut off local pods")
+            c.add(
+                f"{where}.dest",
+                f"{dest} overlaps {node}'s own pod CIDR {own}; routing it away would cut off local pods",
+            )
             continue
         if own_blocks and dest in own_blocks.values():
-            c.add(f"{where}.dest", f"{dest} is another node's pod CIDR, which the lab already routes on every node")
+            c.add(
+                f"{where}.dest",
+                f"{dest} is another node's pod CIDR, which the lab already routes on every node",
+            )
             continue
         if (node, dest) in seen:
             c.add(f"{where}.dest", f"a route to {dest} on {node} is already declared")
