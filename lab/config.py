@@ -244,8 +244,9 @@ def _as_asn(raw: Any) -> int:
 def _unknown_keys(c: _Collector, given: Mapping[str, Any], known: tuple[str, ...], prefix: str = "") -> None:
     for name in sorted(given):
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {prefix}{close[0]}? " if close else ""
+            by_lower = {k.lower(): k for k in known}
+            close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+            hint = f"did you mean {prefix}{by_lower[close[0]]}? " if close else ""
             c.add(f"{prefix}{name}", f"unknown key; {hint}known keys: {', '.join(prefix + k for k in known)}")
 
 

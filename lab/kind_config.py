@@ -11,7 +11,8 @@ from lab.config import LabConfig
 KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
 
 # kubeadm would otherwise hand out node pod CIDRs in node-registration order, which differs
-# from run to run. The lab writes each node's spec.podCIDR from its address plan instead.
+# from run to run. The lab writes each node's spec.podCIDR from its address plan instead (or,
+# in multi-pool mode, Cilium's operator allocates and node podCIDRs would only mislead).
 # No apiVersion: kind matches on `kind` and converts the map to kubeadm v1beta4's list form.
 _NO_CIDR_ALLOCATION = yaml.safe_dump(
     {"kind": "ClusterConfiguration", "controllerManager": {"extraArgs": {"allocate-node-cidrs": "false"}}},
@@ -34,9 +35,8 @@ def kind_config(config: LabConfig) -> dict[str, Any]:
             "serviceSubnet": str(config.service_cidr),
         },
         "nodes": nodes,
+        "kubeadmConfigPatches": [_NO_CIDR_ALLOCATION],
     }
-    if config.facts.pins_pod_cidrs:
-        doc["kubeadmConfigPatches"] = [_NO_CIDR_ALLOCATION]
     return doc
 
 

@@ -218,9 +218,14 @@ def with_project_keys(config: Mapping[str, Any], **changes: Any) -> dict[str, An
     return out
 
 
-def evaluate(stack: str, config: Mapping[str, Any] | None = None) -> Evaluation:
-    """Run __main__.py for `stack` (its stack file unless `config` is given) under recording mocks."""
-    evaluation = Evaluation(stack=stack)
+def evaluate(
+    stack: str, config: Mapping[str, Any] | None = None, evaluation: Evaluation | None = None
+) -> Evaluation:
+    """Run __main__.py for `stack` (its stack file unless `config` is given) under recording mocks.
+
+    Pass `evaluation` to keep what was registered even when the program raises.
+    """
+    evaluation = evaluation if evaluation is not None else Evaluation(stack=stack)
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks, evaluation)
     set_all_config(engine_config(stack_config(stack) if config is None else config))
@@ -243,3 +248,27 @@ def evaluate(stack: str, config: Mapping[str, Any] | None = None) -> Evaluation:
 
     _sync_await(run_in_stack(program))
     return evaluation
+
+
+def changes(before: Evaluation, after: Evaluation) -> dict[tuple[str, str], str]:
+    """What `pulumi preview` would report between two evaluations, by (type, name).
+
+    "update" where inputs differ, "replace" where a differing input is covered by the
+    resource's replaceOnChanges (or its triggers), "create"/"delete" for new/removed ones.
+    """
+    old = {(r.type, r.name): r for r in before}
+    new = {(r.type, r.name): r for r in after}
+    out: dict[tuple[str, str], str] = {}
+    for k in old.keys() - new.keys():
+        out[k] = "delete"
+    for k in new.keys() - old.keys():
+        out[k] = "create"
+    for k in old.keys() & new.keys():
+        a, b = old[k], new[k]
+        changed = {p for p in a.inputs.keys() | b.inputs.keys() if a.inputs.get(p) != b.inputs.get(p)}
+        if not changed:
+            continue
+        replace_on = set(b.replace_on_changes)
+        replaced = "*" in replace_on or any(p in replace_on or f"{p}[*]" in replace_on for p in changed)
+        out[k] = "replace" if replaced else "update"
+    return out

@@ -1,0 +1,58 @@
+# cilium-datapath-lab — the two commands that matter:
+#   make up STACK=overlay   bring a lab up (local file backend, no Pulumi Cloud login)
+#   make test               run every test (creates its own virtualenv)
+
+STACK ?= overlay
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+# Local state next to the project; no `pulumi login` to any service. The passphrase protects
+# secrets (the kubeconfig) in that state: set your own, or keep the lab default of none.
+export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
+export PULUMI_CONFIG_PASSPHRASE ?=
+export PULUMI_SKIP_UPDATE_CHECK := true
+
+.PHONY: venv test lint pytest preflight stack up preview destroy help
+
+help:
+	@echo "make up STACK=<overlay|geneve|native-auto|static|bgp>   bring a lab up"
+	@echo "make preview STACK=...   show what would change (pulumi preview --diff)"
+	@echo "make destroy STACK=...   tear a lab down"
+	@echo "make test                lint, type-check and run the tests"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+pytest: venv
+	$(PY) -m pytest
+
+test: lint pytest
+
+preflight: venv
+	$(PY) -m lab.preflight --stack $(STACK)
+
+$(CURDIR)/.pulumi-state:
+	mkdir -p $@
+
+stack: preflight $(CURDIR)/.pulumi-state
+	pulumi stack select --create $(STACK) --secrets-provider passphrase --non-interactive
+
+up: stack
+	pulumi up --stack $(STACK) --yes --non-interactive --diff
+
+preview: stack
+	pulumi preview --stack $(STACK) --diff --non-interactive
+
+destroy: venv
+	pulumi destroy --stack $(STACK) --yes --non-interactive

@@ -1,0 +1,155 @@
+"""The shell scripts pulumi-command runs, executed for real against fake `kind` and `docker`.
+
+The fakes log every call and answer from files, so these tests show what the scripts would do
+to a Docker host: idempotent deletes, refusing to adopt a foreign cluster, never rewriting an
+immutable podCIDR, and never executing text that arrives in a value.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lab.scripts import INTERPRETER, script
+
+FAKE_KIND = """#!/bin/bash
+echo "kind $*" >> "$FAKE_LOG"
+case "$1 $2" in
+  "get clusters") cat "$FAKE_STATE/clusters" 2>/dev/null || true ;;
+  "create cluster") cat > "$FAKE_STATE/kind-config.yaml"; echo "$KIND_EXPERIMENTAL_DOCKER_NETWORK" > "$FAKE_STATE/network"; echo "$4" >> "$FAKE_STATE/clusters" ;;
+  "delete cluster") : > "$FAKE_STATE/clusters" ;;
+  "get kubeconfig") echo "apiVersion: v1" ;;
+esac
+"""
+
+FAKE_DOCKER = """#!/bin/bash
+echo "docker $*" >> "$FAKE_LOG"
+# docker exec -- <container> kubectl --kubeconfig F get node N -o jsonpath=... | patch node N ...
+if [ "$1" = exec ]; then
+  shift 2; shift 4
+  verb=$1; node=$3
+  case "$verb" in
+    get) cat "$FAKE_STATE/podcidr-$node" 2>/dev/null || true ;;
+    patch) echo "$7" > "$FAKE_STATE/patched-$node" ;;
+  esac
+fi
+"""
+
+
+@pytest.fixture
+def fakes(tmp_path: Path) -> dict[str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("kind", FAKE_KIND), ("docker", FAKE_DOCKER)):
+        exe = bin_dir / name
+        exe.write_text(text)
+        exe.chmod(0o755)
+    state = tmp_path / "state"
+    state.mkdir()
+    return {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE_LOG": str(tmp_path / "calls.log"),
+        "FAKE_STATE": str(state),
+    }
+
+
+def run(name: str, env: dict[str, str], cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*INTERPRETER, script(name)],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+
+
+def calls(env: dict[str, str]) -> list[str]:
+    log = Path(env["FAKE_LOG"])
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_create_uses_the_lab_network_and_a_lab_kubeconfig(fakes: dict[str, str], tmp_path: Path) -> None:
+    env = {
+        **fakes,
+        "LAB_CLUSTER": "lab-overlay",
+        "LAB_NETWORK": "cdl-lab-overlay",
+        "LAB_KUBECONFIG": "artifacts/overlay/kubeconfig",
+    }
+    result = run("kind/create", env, tmp_path, stdin="kind: Cluster\n")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "kind create cluster --name lab-overlay --config - --kubeconfig artifacts/overlay/kubeconfig --wait 0s"
+        in calls(env)
+    )
+    state = Path(fakes["FAKE_STATE"])
+    assert (state / "network").read_text().strip() == "cdl-lab-overlay"
+    assert (state / "kind-config.yaml").read_text() == "kind: Cluster\n"
+    assert (tmp_path / "artifacts" / "overlay").is_dir()
+
+
+def test_create_refuses_to_adopt_an_existing_cluster(fakes: dict[str, str], tmp_path: Path) -> None:
+    Path(fakes["FAKE_STATE"], "clusters").write_text("lab-overlay\n")
+    env = {**fakes, "LAB_CLUSTER": "lab-overlay", "LAB_NETWORK": "n", "LAB_KUBECONFIG": "k"}
+    result = run("kind/create", env, tmp_path)
+    assert result.returncode == 1
+    assert "fix: kind delete cluster --name lab-overlay" in result.stderr
+    assert not any(c.startswith("kind create") for c in calls(env))
+
+
+def test_delete_is_idempotent(fakes: dict[str, str], tmp_path: Path) -> None:
+    Path(fakes["FAKE_STATE"], "clusters").write_text("lab-static\nother\n")
+    kubeconfig = tmp_path / "artifacts" / "static" / "kubeconfig"
+    kubeconfig.parent.mkdir(parents=True)
+    kubeconfig.write_text("secret")
+    env = {**fakes, "LAB_CLUSTER": "lab-static", "LAB_KUBECONFIG": "artifacts/static/kubeconfig"}
+    first = run("kind/delete", env, tmp_path)
+    second = run("kind/delete", env, tmp_path)
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    deletes = [c for c in calls(env) if c.startswith("kind delete")]
+    assert deletes == ["kind delete cluster --name lab-static --kubeconfig artifacts/static/kubeconfig"]
+    assert "already gone" in second.stderr
+    assert not kubeconfig.exists()
+
+
+def test_delete_matches_the_cluster_name_exactly(fakes: dict[str, str], tmp_path: Path) -> None:
+    """`lab` must not match `lab-static` (grep -x): deleting the wrong cluster would be a disaster."""
+    Path(fakes["FAKE_STATE"], "clusters").write_text("lab-static\n")
+    env = {**fakes, "LAB_CLUSTER": "lab", "LAB_KUBECONFIG": "k"}
+    assert run("kind/delete", env, tmp_path).returncode == 0
+    assert not any(c.startswith("kind delete") for c in calls(env))
+
+
+def test_pod_cidrs_are_written_once_and_never_rewritten(fakes: dict[str, str], tmp_path: Path) -> None:
+    state = Path(fakes["FAKE_STATE"])
+    state.joinpath("podcidr-lab-worker").write_text("10.10.0.32/27")  # already right
+    env = {
+        **fakes,
+        "LAB_CONTROL_PLANE": "lab-control-plane",
+        "LAB_POD_CIDRS": "lab-control-plane=10.10.0.0/27 lab-worker=10.10.0.32/27",
+    }
+    result = run("kind/pod-cidrs", env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert state.joinpath("patched-lab-control-plane").read_text().strip() == (
+        '{"spec":{"podCIDR":"10.10.0.0/27","podCIDRs":["10.10.0.0/27"]}}'
+    )
+    assert not state.joinpath("patched-lab-worker").exists()
+
+    state.joinpath("podcidr-lab-worker").write_text("10.10.0.96/27")  # someone else's plan
+    result = run("kind/pod-cidrs", env, tmp_path)
+    assert result.returncode == 1
+    assert "immutable" in result.stderr and "fix:" in result.stderr
+
+
+def test_values_are_data_not_code(fakes: dict[str, str], tmp_path: Path) -> None:
+    """A hostile value reaching a script through the environment is never executed."""
+    marker = tmp_path / "pwned"
+    env = {**fakes, "LAB_CLUSTER": f"x$(touch {marker})", "LAB_KUBECONFIG": f"k; touch {marker}"}
+    run("kind/delete", env, tmp_path)
+    run("kind/kubeconfig", env, tmp_path)
+    assert not marker.exists()

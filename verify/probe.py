@@ -1,0 +1,94 @@
+"""The probe interface: the only way checks touch a lab, real (kind) or replica (netns)."""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command did, kept whole so a failing check can show exactly what it ran."""
+
+    where: str  # e.g. "node lab-overlay-worker" or "pod pod-a"
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def describe(self) -> str:
+        return f"[{self.where}] $ {shlex.join(self.argv)}  (exit {self.returncode})"
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    name: str
+    node: str
+    ip: ipaddress.IPv4Address
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    ip: ipaddress.IPv4Address  # underlay (eth0) address
+    pod_cidr: ipaddress.IPv4Network | None  # None until known (multi-pool reads it from CiliumNode)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """What a check needs to know about the lab it inspects."""
+
+    mode: str
+    nodes: tuple[NodeInfo, ...]
+    pods: tuple[PodInfo, ...]
+    underlay_mtu: int = 1500
+    vxlan_port: int = 8472
+    geneve_port: int = 6081
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def node(self, name: str) -> NodeInfo:
+        return next(n for n in self.nodes if n.name == name)
+
+    def pod(self, name: str) -> PodInfo:
+        return next(p for p in self.pods if p.name == name)
+
+
+class Probe(Protocol):
+    """Runs commands where a check needs them. Implementations: verify.kind, verify.replica."""
+
+    topology: Topology
+
+    def node_exec(self, node: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
+        """Run argv in the node's network namespace (kind: a tools sidecar sharing it)."""
+        ...
+
+    def pod_exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
+        """Run argv inside a test pod's network namespace."""
+        ...
+
+    def capture(
+        self,
+        node: str,
+        interface: str,
+        bpf_filter: str,
+        traffic: Callable[[], T],
+        out: Path,
+        count: int | None = None,
+        timeout: float = 10.0,
+    ) -> tuple[Path, T]:
+        """Capture on a node interface into `out` (pcap) while `traffic()` runs.
+
+        Starts tcpdump, waits until it is listening, runs `traffic`, then stops by packet count
+        or time. Returns the pcap path and what `traffic` returned.
+        """
+        ...
