@@ -63,7 +63,6 @@ class KindCluster(pulumi.ComponentResource):
         self.node_names = [n.name for n in plan.nodes]
         self.control_plane = plan.control_plane.name
         self.network_name = plan.network_name
-        child = pulumi.ResourceOptions(parent=self)
 
         self.network = docker.Network(
             f"{name}-network",
@@ -79,14 +78,16 @@ class KindCluster(pulumi.ComponentResource):
                 "com.docker.network.bridge.enable_ip_masquerade": "true",
             },
             labels=[docker.NetworkLabelArgs(label=k, value=v) for k, v in plan.labels],
-            opts=child,
+            # Its replacement keeps the name, and nodes must leave it first.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
 
         kubeconfig_file = kubeconfig_path(config)
         # Only what shapes the cluster is an input here, and any change to it replaces the
-        # cluster: the mode and the planned node pod CIDRs (triggers: Cilium cannot switch
-        # routing mode in place and a node's podCIDR is immutable), the kind config (image,
-        # node count, subnets), the network. A new Cilium version or route never reaches it.
+        # cluster: the mode, the underlay and the planned node pod CIDRs (triggers: Cilium
+        # cannot switch routing mode in place, nodes cannot move networks, a node's podCIDR is
+        # immutable), the kind config (image, node count, subnets). A new Cilium version or a
+        # route never reaches it.
         self.cluster = command.local.Command(
             f"{name}-cluster",
             create=script("kind/create"),
@@ -98,7 +99,11 @@ class KindCluster(pulumi.ComponentResource):
                 "LAB_NETWORK": plan.network_name,
                 "LAB_KUBECONFIG": kubeconfig_file,
             },
-            triggers=[config.mode.value, *(f"{n}={c}" for n, c in plan.pod_cidrs.items())],
+            triggers=[
+                config.mode.value,
+                str(plan.underlay),
+                *(f"{n}={c}" for n, c in plan.pod_cidrs.items()),
+            ],
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[self.network],

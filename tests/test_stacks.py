@@ -69,6 +69,7 @@ def test_network_is_ipv4_labelled_and_sized_for_nodes(stack: tuple[str, Evaluati
     labels = {lbl["label"]: lbl["value"] for lbl in network.inputs["labels"]}
     assert labels == {"cilium-datapath-lab.stack": name, "cilium-datapath-lab.cluster": f"lab-{name}"}
     assert network.inputs["options"]["com.docker.network.driver.mtu"] == "1500"
+    assert network.delete_before_replace  # its replacement reuses the name
 
 
 def test_kind_cluster_command(stack: tuple[str, Evaluation]) -> None:
@@ -190,6 +191,8 @@ def test_changing_mode_replaces_the_cluster() -> None:
         ({"nodeImage": "kindest/node:v1.35.0@sha256:" + "a" * 64}, True),
         ({"podCidr": "10.20.0.0/16"}, True),
         ({"podCidrMaskSize": 26}, True),
+        ({"underlaySubnet": "172.30.40.0/24"}, True),
+        ({"serviceCidr": "10.97.0.0/16"}, True),
         ({"ciliumVersion": "1.20.1"}, False),
         ({"verify": {"enabled": False, "rerun": "again"}}, False),
     ],
