@@ -7,6 +7,8 @@ import pulumi
 
 from components.cilium_release import CiliumRelease, CiliumReleaseArgs
 from components.kind_cluster import KindCluster, KindClusterArgs
+from components.test_workloads import TestWorkloads, TestWorkloadsArgs
+from components.verify import Verify, VerifyArgs, artifacts_dir
 from lab import config as lab_config
 from lab.plan import plan as address_plan
 
@@ -15,6 +17,14 @@ plan = address_plan(config)
 
 cluster = KindCluster(config.cluster_name, KindClusterArgs(config=config, plan=plan))
 cilium = CiliumRelease("cilium", CiliumReleaseArgs(config=config, plan=plan, cluster=cluster))
+
+if config.verify.enabled:
+    workloads = TestWorkloads("workloads", TestWorkloadsArgs(cluster=cluster, cilium=cilium))
+    verify = Verify(
+        "verify", VerifyArgs(config=config, plan=plan, cluster=cluster, cilium=cilium, workloads=workloads)
+    )
+    pulumi.export("checks", list(verify.checks))
+    pulumi.export("report", f"{artifacts_dir(config)}/report.md")
 
 pulumi.export("mode", config.mode.value)
 pulumi.export("clusterName", config.cluster_name)

@@ -112,7 +112,8 @@ def test_dependencies_and_deleted_with(stack: tuple[str, Evaluation]) -> None:
     assert release.provider.startswith(provider.urn + "::")
     assert ev.one(COMMAND, "-kubeconfig").urn in provider.dependencies
     # Everything living in or on the cluster is deleted with it (destroy works without a cluster).
-    on_cluster = [r for r in ev if r.custom and r.urn not in (cluster.urn, ev.one(NETWORK).urn)]
+    # (Docker objects on the host -- network, tools image, sidecars -- are deleted for real.)
+    on_cluster = [r for r in ev if r.custom and r.urn != cluster.urn and not r.type.startswith("docker:")]
     assert on_cluster
     for r in on_cluster:
         assert r.deleted_with == cluster.urn, f"{r.type} {r.name} is not deleted_with the cluster"
@@ -208,10 +209,26 @@ def test_only_topology_changes_replace_the_cluster(change: dict[str, Any], repla
 
 
 def test_new_cilium_version_touches_only_the_release() -> None:
-    """An upgrade updates the release in place and re-runs the readiness gate; the cluster stays."""
+    """An upgrade updates the release in place, re-runs the readiness gate and the checks; the cluster stays."""
     before = evaluate("overlay")
     after = evaluate("overlay", with_project_keys(stack_config("overlay"), ciliumVersion="1.20.1"))
-    assert changes(before, after) == {
-        (RELEASE, "cilium-chart"): "update",
-        (COMMAND, "cilium-ready"): "replace",
-    }
+    diff = changes(before, after)
+    assert diff.pop((RELEASE, "cilium-chart")) == "update"
+    assert diff.pop((COMMAND, "cilium-ready")) == "replace"
+    # ... and every check runs again against the upgraded datapath; nothing else changes.
+    assert diff
+    assert all(
+        name.startswith("verify-") and kind == COMMAND and op == "replace"
+        for (kind, name), op in diff.items()
+    )
+
+
+def test_verify_rerun_reruns_every_check_and_nothing_else() -> None:
+    before = evaluate("overlay")
+    after = evaluate(
+        "overlay", with_project_keys(stack_config("overlay"), verify={"enabled": True, "rerun": "2"})
+    )
+    diff = changes(before, after)
+    checks = {r.name for r in before.by_type(COMMAND) if r.name.startswith("verify-")}
+    assert set(diff) == {(COMMAND, name) for name in checks}
+    assert set(diff.values()) == {"replace"}

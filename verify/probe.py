@@ -45,6 +45,15 @@ class NodeInfo:
 
 
 @dataclass(frozen=True)
+class DeclaredRoute:
+    """A route the lab declares on a node (static mode), to be found in its routing table."""
+
+    node: str
+    dest: ipaddress.IPv4Network
+    via: ipaddress.IPv4Address
+
+
+@dataclass(frozen=True)
 class Topology:
     """What a check needs to know about the lab it inspects."""
 
@@ -54,6 +63,7 @@ class Topology:
     underlay_mtu: int = 1500
     vxlan_port: int = 8472
     geneve_port: int = 6081
+    routes: tuple[DeclaredRoute, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     def node(self, name: str) -> NodeInfo:
@@ -74,6 +84,11 @@ class Probe(Protocol):
 
     def pod_exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
         """Run argv inside a test pod's network namespace."""
+        ...
+
+    def kube_get(self, resource: str) -> CommandResult:
+        """`kubectl get <resource> -o json` (a List). The replica answers for the parts of the
+        control plane it stands in for (e.g. CiliumNode pool allocations)."""
         ...
 
     def capture(

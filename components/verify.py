@@ -1,0 +1,128 @@
+"""Verify: one pulumi-command resource per check of the catalogue, failing `up` with the evidence."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_command as command
+import pulumi_docker as docker
+
+from components.cilium_release import CiliumRelease
+from components.kind_cluster import KindCluster
+from components.test_workloads import TestWorkloads
+from lab.config import LabConfig
+from lab.plan import UNDERLAY_MTU, AddressPlan
+from lab.scripts import INTERPRETER, script
+from verify import checks
+from verify.kind import TOOLS_IMAGE, sidecar_name
+
+
+@dataclass(frozen=True)
+class VerifyArgs:
+    config: LabConfig
+    plan: AddressPlan
+    cluster: KindCluster
+    cilium: CiliumRelease
+    workloads: TestWorkloads
+    # Extra resources a check must wait for (e.g. the static route sets before static.routes).
+    after: dict[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    # Declared routes the static checks look for: {node, dest, via} (node IPs may be outputs).
+    routes: pulumi.Input[list[dict[str, str]]] = field(default_factory=list)
+
+
+def artifacts_dir(config: LabConfig) -> str:
+    return f"artifacts/{config.stack}"
+
+
+def topology_spec(
+    config: LabConfig, plan: AddressPlan, node_ips: dict[str, str], routes: list[dict[str, str]]
+) -> str:
+    """What the program knows about the lab, for the probe (LAB_TOPOLOGY): sorted, deterministic JSON."""
+    spec: dict[str, Any] = {
+        "mode": config.mode.value,
+        "nodes": [
+            {"name": n.name, "ip": node_ips[n.name], "podCidr": str(n.pod_cidr) if n.pod_cidr else None}
+            for n in plan.nodes
+        ],
+        "routes": sorted(routes, key=lambda r: (r["node"], r["dest"])),
+        "underlayMtu": UNDERLAY_MTU,
+        "extra": {"pool_cidr": str(config.pod_cidr), "pool_mask": str(config.pod_mask)},
+    }
+    return json.dumps(spec, sort_keys=True)
+
+
+class Verify(pulumi.ComponentResource):
+    """Each check is its own resource so `pulumi up` shows which claim failed, and it re-runs
+    when what it checks changes (Cilium release, node addresses, declared routes) or when
+    `verify.rerun` changes."""
+
+    def __init__(self, name: str, args: VerifyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("lab:index:Verify", name, None, opts)
+        config, plan, cluster = args.config, args.plan, args.cluster
+        on_cluster = pulumi.ResourceOptions(parent=self, deleted_with=cluster.cluster)
+
+        image = docker.RemoteImage(
+            f"{name}-tools-image",
+            name=TOOLS_IMAGE,
+            keep_locally=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.sidecars = [
+            docker.Container(
+                f"{name}-tools-{node}",
+                name=sidecar_name(node),
+                image=image.image_id,
+                network_mode=f"container:{node}",
+                command=["sleep", "infinity"],
+                privileged=True,  # tcpdump and ip in the node's namespace
+                must_run=True,
+                labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in plan.labels],
+                # A new cluster means new node containers to join.
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[cluster.cluster],
+                    replace_on_changes=["*"],
+                    delete_before_replace=True,
+                ),
+            )
+            for node in cluster.node_names
+        ]
+        topology = pulumi.Output.all(cluster.node_ips, args.routes).apply(
+            lambda both: topology_spec(config, plan, both[0], list(both[1]))
+        )
+        self.checks: dict[str, command.local.Command] = {}
+        for check in checks.for_stack(config.mode.value):
+            self.checks[check.id] = command.local.Command(
+                f"{name}-{check.id}",
+                create=script("verify/check"),
+                interpreter=INTERPRETER,
+                environment={
+                    "LAB_STACK": config.stack,
+                    "LAB_CHECK": check.id,
+                    "LAB_CONTROL_PLANE": cluster.control_plane,
+                    "LAB_TOPOLOGY": topology,
+                    "LAB_ARTIFACTS": artifacts_dir(config),
+                },
+                triggers=[
+                    config.verify.rerun,
+                    args.cilium.release.version,
+                    args.cilium.release.values,
+                    topology,
+                ],
+                opts=pulumi.ResourceOptions.merge(
+                    on_cluster,
+                    pulumi.ResourceOptions(
+                        depends_on=[
+                            args.cilium.ready,
+                            *args.workloads.pods,
+                            *self.sidecars,
+                            *args.after.get(check.id, ()),
+                        ]
+                    ),
+                ),
+            )
+        self.register_outputs({"checks": list(self.checks), "artifacts": artifacts_dir(config)})

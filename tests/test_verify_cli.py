@@ -1,0 +1,97 @@
+"""`python -m verify`: list, run against a replica, pcap on the replica's own captures, and the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from verify import checks, report
+from verify.__main__ import main
+from verify.checks import Evidence, Status, Verdict
+from verify.replica import Replica
+
+needs_replica = pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(t) for t in ("ip", "tcpdump", "ping", "bpftool", "clang")),
+    reason="the replica needs root and iproute2, tcpdump, ping, bpftool and clang (see .ci/run)",
+)
+
+
+def test_list_prints_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in rows] == [c.id for c in checks.CATALOGUE]
+    assert all(r["claim"] and r["pass_rule"] and r["stacks"] for r in rows)
+    non_bgp = {c.id for c in checks.CATALOGUE}
+    assert {
+        "intranode.ping", "intranode.path", "datapath.bpf-hooks", "datapath.cilium-host", "overlay.routes",
+        "overlay.device", "overlay.capture", "native.no-tunnel", "native.routes", "native.pools", "native.capture",
+        "static.fails-without-routes", "static.routes", "static.ping", "path.mtu",
+    } <= non_bgp  # fmt: skip
+
+
+def test_list_for_one_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--stack", "native-auto"]) == 0
+    ids = {r["id"] for r in json.loads(capsys.readouterr().out)}
+    assert "native.pools" in ids and "overlay.capture" not in ids
+
+
+@needs_replica
+def test_run_against_a_replica_writes_report_and_verdicts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", "--replica", "static", "--prefix", "cdltcli-", "--artifacts", str(tmp_path)])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and summary["failed"] == []
+    assert summary["passed"] == len(checks.for_stack("static"))
+    text = (tmp_path / "report.md").read_text()
+    assert "```mermaid" in text and "`static.fails-without-routes` | ✅ PASS" in text
+    assert json.loads((tmp_path / "checks" / "static.ping.json").read_text())["status"] == "PASS"
+
+
+def test_run_refuses_a_check_of_another_stack() -> None:
+    with pytest.raises(SystemExit, match="do not apply to overlay"):
+        main(["run", "--replica", "overlay", "--check", "native.routes", "--prefix", "cdltx-"])
+
+
+@needs_replica
+@pytest.mark.parametrize(("mode", "expected"), [("overlay", "vxlan"), ("native-auto", "none")])
+def test_pcap_classifies_the_replicas_own_captures(
+    mode: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Replica(mode, prefix=f"cdltp{mode[:2]}-", bpf_hooks=False) as rep:
+        a, c = rep.topology.pod("pod-a"), rep.topology.pod("pod-c")
+        path, _ = rep.capture(
+            a.node,
+            "eth0",
+            f"udp port 8472 or (host {a.ip} and host {c.ip})",
+            lambda: rep.pod_exec("pod-a", ["ping", "-c", "2", "-i", "0.2", str(c.ip)]),
+            tmp_path / "cap.pcap",
+        )
+    assert main(["pcap", str(path)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    pod_packets = [r for r in records if {r["inner_src"], r["inner_dst"]} == {str(a.ip), str(c.ip)}]
+    assert len(pod_packets) >= 4  # two requests, two replies
+    assert {r["encapsulation"] for r in pod_packets} == {expected}
+    if expected == "vxlan":
+        assert all(r["vni"] and r["udp_dport"] == 8472 for r in pod_packets)
+
+
+def test_report_shows_failures_with_their_evidence(tmp_path: Path) -> None:
+    check = checks.by_id("static.ping")
+    verdict = Verdict("static.ping")
+    verdict.expect(True, "2/2 answered (0% loss)")
+    verdict.expect(False, "TTL [63] (want 62: two routed hops)")
+    verdict.evidence.append(
+        Evidence("ping pod-a -> pod-c", "[pod pod-a] $ ping -c 2 10.10.0.74", "64 bytes ... ttl=63")
+    )
+    assert verdict.status is Status.FAIL
+    report.write_verdict(tmp_path, check, verdict)
+    text = report.write_report(tmp_path, "static", "static").read_text()
+    assert "0 of 1 checks passed" in text and "**Failed: static.ping.**" in text
+    assert "`FAIL` TTL [63]" in text and "ttl=63" in text
+    failure = report.describe_failure("static.ping", verdict)
+    assert "pass rule: 0% loss, TTL 62" in failure and "[pod pod-a] $ ping -c 2 10.10.0.74" in failure

@@ -1,0 +1,202 @@
+"""The probe for a real lab on a Docker host.
+
+Node commands run in a pinned tools sidecar (netshoot: ip, tcpdump) that shares the kind node's
+network namespace (`--network container:<node>`), so nothing is installed into the node.
+bpftool, which netshoot lacks, runs in the node's Cilium agent container: the agent uses the
+host network, so it sees the same devices, and it ships a bpftool new enough to list tcx
+attachments (>= 7.4). Pod commands and
+Kubernetes reads run kubectl inside the control-plane node with its admin kubeconfig, so the
+host needs only Docker. Every command is an argv list; nothing goes through a shell on the host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from verify.parsers import parse_ciliumnode_pools, parse_kube_list
+from verify.probe import CommandResult, DeclaredRoute, NodeInfo, PodInfo, Topology
+
+T = TypeVar("T")
+TEST_NAMESPACE = "cdl-verify"
+ADMIN_KUBECONFIG = "/etc/kubernetes/admin.conf"
+# nicolaka/netshoot v0.16 (Alpine: iproute2 with -j, tcpdump, iputils ping), multi-arch index.
+TOOLS_IMAGE = (
+    "nicolaka/netshoot:v0.16@sha256:b09d9b21381f47a79b3cbcb30da25266dc17186ea00ae65e99fdc51396f48e70"
+)
+AGENT_TOOLS = frozenset({"bpftool"})  # run in the Cilium agent container on the node
+
+
+def sidecar_name(node: str) -> str:
+    return f"cdl-tools-{node}"
+
+
+def _run(where: str, argv: Sequence[str], timeout: float, stdin: str | None = None) -> CommandResult:
+    try:
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, check=False, input=stdin
+        )
+        return CommandResult(where, tuple(argv), done.returncode, done.stdout, done.stderr)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return CommandResult(where, tuple(argv), 124, out, f"timed out after {timeout:g}s")
+
+
+class KindProbe:
+    """Probe a kind lab through `docker exec` (node sidecars) and kubectl in the control plane."""
+
+    def __init__(self, control_plane: str, topology: Topology) -> None:
+        self.control_plane = control_plane
+        self.topology = topology
+
+    # --- the Probe interface ---------------------------------------------------------------
+
+    def node_exec(self, node: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
+        if argv and argv[0] in AGENT_TOOLS:
+            return self._agent_exec(node, argv, timeout)
+        return _run(f"node {node}", ["docker", "exec", sidecar_name(node), *argv], timeout)
+
+    def _agent_exec(self, node: str, argv: Sequence[str], timeout: float) -> CommandResult:
+        selector = ["-n", "kube-system", "get", "pods", "-l", "k8s-app=cilium"]
+        found = _run(
+            "cluster",
+            [*self._kubectl(), *selector, "--field-selector", f"spec.nodeName={node}", "-o", "name"],
+            30.0,
+        )
+        pod = found.stdout.strip().splitlines()[0] if found.ok and found.stdout.strip() else ""
+        if not pod:
+            return CommandResult(
+                f"node {node}", tuple(argv), 1, "", f"no Cilium agent pod on {node}: {found.stderr}"
+            )
+        exec_argv = [*self._kubectl(), "-n", "kube-system", "exec", pod, "-c", "cilium-agent", "--", *argv]
+        return _run(f"node {node} (cilium agent)", exec_argv, timeout)
+
+    def pod_exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
+        return _run(f"pod {pod}", [*self._kubectl(), "-n", TEST_NAMESPACE, "exec", pod, "--", *argv], timeout)
+
+    def kube_get(self, resource: str, namespace: str | None = None) -> CommandResult:
+        scope = ["-n", namespace] if namespace else []
+        return _run("cluster", [*self._kubectl(), "get", resource, *scope, "-o", "json"], 60.0)
+
+    def capture(
+        self,
+        node: str,
+        interface: str,
+        bpf_filter: str,
+        traffic: Callable[[], T],
+        out: Path,
+        count: int | None = None,
+        timeout: float = 10.0,
+    ) -> tuple[Path, T]:
+        """tcpdump in the node's sidecar, written to `out` on the host as it arrives."""
+        tag = uuid.uuid4().hex[:12]
+        pidfile = f"/tmp/cdl-capture-{tag}.pid"  # noqa: S108 (inside the sidecar, a unique name)
+        tcpdump = ["tcpdump", "-i", interface, "-n", "-U", "--immediate-mode", "-w", "-"]
+        if count:
+            tcpdump += ["-c", str(count)]
+        tcpdump.append(bpf_filter)
+        # The sidecar records tcpdump's PID so it can be stopped with SIGINT (which flushes the pcap).
+        script = 'echo $$ > "$0"; exec "$@"'
+        argv = ["docker", "exec", "-i", sidecar_name(node), "sh", "-c", script, pidfile, *tcpdump]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("wb") as sink:
+            proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE)
+            try:
+                _wait_listening(proc, timeout)
+                result = traffic()
+                time.sleep(0.5)  # let the last replies arrive
+            finally:
+                subprocess.run(
+                    [
+                        "docker",
+                        "exec",
+                        sidecar_name(node),
+                        "sh",
+                        "-c",
+                        'kill -INT "$(cat "$0")"; rm -f "$0"',
+                        pidfile,
+                    ],
+                    capture_output=True,
+                    check=False,
+                    timeout=15,
+                )
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        return out, result
+
+    # --- discovery ---------------------------------------------------------------------------
+
+    def _kubectl(self) -> list[str]:
+        return ["docker", "exec", self.control_plane, "kubectl", "--kubeconfig", ADMIN_KUBECONFIG]
+
+
+def _wait_listening(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """tcpdump prints `listening on <if>` once its socket is open: only then is traffic sent."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    seen = b""
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen += line
+        if b"listening on" in line:
+            return
+    proc.kill()
+    raise OSError(f"tcpdump did not start listening: {seen.decode(errors='replace').strip() or 'no output'}")
+
+
+def topology_from_env(raw: str, discovered_pods: str, ciliumnodes: str | None) -> Topology:
+    """Build the Topology from what the program knows (LAB_TOPOLOGY) plus the live cluster."""
+    spec: dict[str, Any] = json.loads(raw)
+    pools: dict[str, ipaddress.IPv4Network] = {}
+    if ciliumnodes:
+        for item in parse_kube_list(ciliumnodes):
+            allocated = parse_ciliumnode_pools(item).get("default", [])
+            if allocated:
+                pools[item["metadata"]["name"]] = allocated[0]
+    nodes = tuple(
+        NodeInfo(
+            name=n["name"],
+            ip=ipaddress.IPv4Address(n["ip"]),
+            pod_cidr=ipaddress.IPv4Network(n["podCidr"]) if n.get("podCidr") else pools.get(n["name"]),
+        )
+        for n in spec["nodes"]
+    )
+    pods = tuple(
+        PodInfo(p["metadata"]["name"], p["spec"]["nodeName"], ipaddress.IPv4Address(p["status"]["podIP"]))
+        for p in parse_kube_list(discovered_pods)
+        if p.get("status", {}).get("podIP")
+    )
+    routes = tuple(
+        DeclaredRoute(r["node"], ipaddress.IPv4Network(r["dest"]), ipaddress.IPv4Address(r["via"]))
+        for r in spec.get("routes", [])
+    )
+    return Topology(
+        mode=spec["mode"],
+        nodes=nodes,
+        pods=pods,
+        underlay_mtu=int(spec.get("underlayMtu", 1500)),
+        routes=routes,
+        extra={k: str(v) for k, v in spec.get("extra", {}).items()},
+    )
+
+
+def connect(control_plane: str, topology_json: str) -> KindProbe:
+    """A probe for a running lab: pods and (multi-pool) pod CIDRs are read from the cluster."""
+    bootstrap = KindProbe(control_plane, Topology(mode="", nodes=(), pods=()))
+    pods = bootstrap.kube_get("pods", TEST_NAMESPACE)
+    if not pods.ok:
+        raise OSError(f"cannot list the test pods: {pods.describe()}\n{pods.stderr}")
+    cnodes = bootstrap.kube_get("ciliumnodes")
+    topo = topology_from_env(topology_json, pods.stdout, cnodes.stdout if cnodes.ok else None)
+    return KindProbe(control_plane, topo)

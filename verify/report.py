@@ -1,0 +1,85 @@
+"""Verdicts as files: one JSON per check, and a report.md a person reads (with a Mermaid diagram).
+
+Each check runs as its own Pulumi resource, so verdicts are written one by one under
+`artifacts/<stack>/checks/` and the report is re-rendered from all of them after every check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from verify.checks import Check, Verdict, by_id
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=False,  # Markdown, not HTML  # noqa: S701
+    keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def verdict_record(check: Check, verdict: Verdict) -> dict[str, Any]:
+    return {
+        "check": verdict.check,
+        "status": verdict.status.value,
+        "claim": check.claim,
+        "pass_rule": check.pass_rule,
+        "findings": verdict.findings,
+        "evidence": [dataclasses.asdict(e) for e in verdict.evidence],
+    }
+
+
+def write_verdict(artifacts: Path, check: Check, verdict: Verdict) -> Path:
+    path = artifacts / "checks" / f"{verdict.check}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(verdict_record(check, verdict), indent=2) + "\n")
+    return path
+
+
+def load_verdicts(artifacts: Path) -> list[dict[str, Any]]:
+    records = [json.loads(p.read_text()) for p in sorted((artifacts / "checks").glob("*.json"))]
+    order = {c: i for i, c in enumerate(_catalogue_order())}
+    return sorted(records, key=lambda r: order.get(r["check"], len(order)))
+
+
+def _catalogue_order() -> list[str]:
+    from verify.checks import CATALOGUE  # noqa: PLC0415 (keeps the import graph one-way at module load)
+
+    return [c.id for c in CATALOGUE]
+
+
+def render_report(stack: str, mode: str, records: list[dict[str, Any]]) -> str:
+    diagram = (TEMPLATES / "diagrams" / f"{mode}.mmd").read_text().rstrip()
+    failed = [r["check"] for r in records if r["status"] != "PASS"]
+    return _ENV.get_template("report.md.j2").render(
+        stack=stack,
+        mode=mode,
+        verdicts=records,
+        passed=len(records) - len(failed),
+        failed=failed,
+        diagram=diagram,
+    )
+
+
+def write_report(artifacts: Path, stack: str, mode: str) -> Path:
+    path = artifacts / "report.md"
+    path.write_text(render_report(stack, mode, load_verdicts(artifacts)))
+    return path
+
+
+def describe_failure(check_id: str, verdict: Verdict) -> str:
+    """What a failing `pulumi up` prints: the facts and every command with its output."""
+    check = by_id(check_id)
+    lines = [f"{check_id}: {verdict.status} — {check.claim}", f"pass rule: {check.pass_rule}", ""]
+    lines += verdict.findings
+    for e in verdict.evidence:
+        lines += ["", f"## {e.label}", e.command, e.output.rstrip()] + (
+            [f"(capture: {e.artifact})"] if e.artifact else []
+        )
+    return "\n".join(lines)
