@@ -1,15 +1,18 @@
 """cilium-datapath-lab: validate the stack's config, then compose the lab.
 
-Nothing here decides anything: lab/ derives values and plans, components/ builds resources.
+Nothing here decides anything: lab/ derives values, plans and routes, components/ builds resources.
 """
 
 import pulumi
 
 from components.cilium_release import CiliumRelease, CiliumReleaseArgs
 from components.kind_cluster import KindCluster, KindClusterArgs
+from components.static_route_set import route_sets
 from components.test_workloads import TestWorkloads, TestWorkloadsArgs
 from components.verify import Verify, VerifyArgs, artifacts_dir
 from lab import config as lab_config
+from lab import routes as lab_routes
+from lab.modes import Mode
 from lab.plan import plan as address_plan
 
 config = lab_config.load()  # raises LabConfigError, naming every bad key, before any resource
@@ -18,11 +21,31 @@ plan = address_plan(config)
 cluster = KindCluster(config.cluster_name, KindClusterArgs(config=config, plan=plan))
 cilium = CiliumRelease("cilium", CiliumReleaseArgs(config=config, plan=plan, cluster=cluster))
 
+# Routes the lab installs itself (static: node to node; bgp: the pod supernet via FRR).
+node_routes: pulumi.Output[dict[str, list[str]]] | None = None
+if config.mode is Mode.STATIC:
+    node_routes = cluster.node_ips.apply(lambda ips: lab_routes.static_routes(config, plan, ips))
+
+verify = None
 if config.verify.enabled:
     workloads = TestWorkloads("workloads", TestWorkloadsArgs(cluster=cluster, cilium=cilium))
+    declared = node_routes.apply(lab_routes.declared) if node_routes is not None else []
     verify = Verify(
-        "verify", VerifyArgs(config=config, plan=plan, cluster=cluster, cilium=cilium, workloads=workloads)
+        "verify",
+        VerifyArgs(
+            config=config, plan=plan, cluster=cluster, cilium=cilium, workloads=workloads, routes=declared
+        ),
     )
+
+route_set_resources = []
+if node_routes is not None:
+    # The write-up's order: prove the failure first (verify.baseline), then add the routes.
+    after = [cilium.ready, *(verify.baseline if verify else [])]
+    route_set_resources = route_sets(cluster, node_routes, after=after)
+    pulumi.export("routes", node_routes)
+
+if verify is not None:
+    verify.complete(after=route_set_resources)
     pulumi.export("checks", list(verify.checks))
     pulumi.export("report", f"{artifacts_dir(config)}/report.md")
 

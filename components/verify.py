@@ -28,8 +28,6 @@ class VerifyArgs:
     cluster: KindCluster
     cilium: CiliumRelease
     workloads: TestWorkloads
-    # Extra resources a check must wait for (e.g. the static route sets before static.routes).
-    after: dict[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     # Declared routes the static checks look for: {node, dest, via} (node IPs may be outputs).
     routes: pulumi.Input[list[dict[str, str]]] = field(default_factory=list)
 
@@ -58,7 +56,12 @@ def topology_spec(
 class Verify(pulumi.ComponentResource):
     """Each check is its own resource so `pulumi up` shows which claim failed, and it re-runs
     when what it checks changes (Cilium release, node addresses, declared routes) or when
-    `verify.rerun` changes."""
+    `verify.rerun` changes.
+
+    Built in two steps because some claims are about the lab *before* its routes exist
+    (static.fails-without-routes): the constructor creates those (`baseline`), the route sets
+    depend on them, and `complete(after=route_sets)` creates the rest after the routes.
+    """
 
     def __init__(self, name: str, args: VerifyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("lab:index:Verify", name, None, opts)
@@ -91,38 +94,47 @@ class Verify(pulumi.ComponentResource):
             )
             for node in cluster.node_names
         ]
-        topology = pulumi.Output.all(cluster.node_ips, args.routes).apply(
+        self._name, self._args, self._on_cluster = name, args, on_cluster
+        self._topology = pulumi.Output.all(cluster.node_ips, args.routes).apply(
             lambda both: topology_spec(config, plan, both[0], list(both[1]))
         )
         self.checks: dict[str, command.local.Command] = {}
-        for check in checks.for_stack(config.mode.value):
-            self.checks[check.id] = command.local.Command(
-                f"{name}-{check.id}",
-                create=script("verify/check"),
-                interpreter=INTERPRETER,
-                environment={
-                    "LAB_STACK": config.stack,
-                    "LAB_CHECK": check.id,
-                    "LAB_CONTROL_PLANE": cluster.control_plane,
-                    "LAB_TOPOLOGY": topology,
-                    "LAB_ARTIFACTS": artifacts_dir(config),
-                },
-                triggers=[
-                    config.verify.rerun,
-                    args.cilium.release.version,
-                    args.cilium.release.values,
-                    topology,
-                ],
-                opts=pulumi.ResourceOptions.merge(
-                    on_cluster,
-                    pulumi.ResourceOptions(
-                        depends_on=[
-                            args.cilium.ready,
-                            *args.workloads.pods,
-                            *self.sidecars,
-                            *args.after.get(check.id, ()),
-                        ]
-                    ),
+        selected = checks.for_stack(config.mode.value)
+        self.baseline = [self._check(c, ()) for c in selected if c.before_routes]
+        self._remaining = [c for c in selected if not c.before_routes]
+
+    def complete(self, after: Sequence[pulumi.Resource] = ()) -> None:
+        """Create the checks that run once `after` (the lab's route sets, if any) exist."""
+        for check in self._remaining:
+            self._check(check, after)
+        self.register_outputs({"checks": list(self.checks), "artifacts": artifacts_dir(self._args.config)})
+
+    def _check(self, check: checks.Check, after: Sequence[pulumi.Resource]) -> command.local.Command:
+        args = self._args
+        config = args.config
+        resource = command.local.Command(
+            f"{self._name}-{check.id}",
+            create=script("verify/check"),
+            interpreter=INTERPRETER,
+            environment={
+                "LAB_STACK": config.stack,
+                "LAB_CHECK": check.id,
+                "LAB_CONTROL_PLANE": args.cluster.control_plane,
+                "LAB_TOPOLOGY": self._topology,
+                "LAB_ARTIFACTS": artifacts_dir(config),
+            },
+            triggers=[
+                config.verify.rerun,
+                args.cilium.release.version,
+                args.cilium.release.values,
+                self._topology,
+            ],
+            opts=pulumi.ResourceOptions.merge(
+                self._on_cluster,
+                pulumi.ResourceOptions(
+                    depends_on=[args.cilium.ready, *args.workloads.pods, *self.sidecars, *after]
                 ),
-            )
-        self.register_outputs({"checks": list(self.checks), "artifacts": artifacts_dir(config)})
+            ),
+        )
+        self.checks[check.id] = resource
+        return resource

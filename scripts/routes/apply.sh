@@ -1,0 +1,32 @@
+# Install one node's declared routes (StaticRouteSet create and update).
+# Environment: LAB_NODE (kind node container), LAB_ROUTES (one route per line, `ip route`
+# syntax: "10.10.0.32/27 via 172.30.4.3"). On update, PULUMI_COMMAND_STDOUT holds the routes the
+# previous run installed: those no longer declared are removed first. Prints what it installed,
+# which Pulumi keeps as this resource's stdout (and hands to the next update or delete).
+set -euo pipefail
+set -f  # route lines are split into words on purpose; never glob them
+
+valid() { case "$1" in *[!0-9a-z./\ ]*|"") return 1 ;; esac; }
+node_ip() { docker exec -- "$LAB_NODE" ip "$@"; }
+
+while IFS= read -r old; do
+  [ -n "$old" ] || continue
+  if ! printf '%s\n' "$LAB_ROUTES" | grep -qxF -- "$old"; then
+    valid "$old" || { echo "refusing route line: $old" >&2; exit 2; }
+    # shellcheck disable=SC2086
+    if node_ip route del $old 2>/dev/null; then
+      echo "$LAB_NODE: removed $old" >&2
+    else
+      echo "$LAB_NODE: $old was already gone" >&2
+    fi
+  fi
+done <<< "${PULUMI_COMMAND_STDOUT:-}"
+
+while IFS= read -r line; do
+  [ -n "$line" ] || continue
+  valid "$line" || { echo "refusing route line: $line" >&2; exit 2; }
+  # shellcheck disable=SC2086
+  node_ip route replace $line
+  echo "$LAB_NODE: ip route replace $line" >&2
+  echo "$line"
+done <<< "$LAB_ROUTES"
