@@ -29,7 +29,9 @@ if config.mode is Mode.STATIC:
 verify = None
 if config.verify.enabled:
     workloads = TestWorkloads("workloads", TestWorkloadsArgs(cluster=cluster, cilium=cilium))
-    declared = node_routes.apply(lab_routes.declared) if node_routes is not None else []
+    declared: pulumi.Input[list[dict[str, str]]] = (
+        node_routes.apply(lab_routes.declared) if node_routes else []
+    )
     verify = Verify(
         "verify",
         VerifyArgs(

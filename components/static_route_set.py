@@ -57,12 +57,14 @@ def route_sets(
 ) -> list[StaticRouteSet]:
     """One StaticRouteSet per node of the cluster."""
     by_node = pulumi.Output.from_input(routes)
+
+    def lines_of(node: str) -> pulumi.Output[list[str]]:
+        return by_node.apply(lambda r: r[node])
+
     return [
         StaticRouteSet(
             f"routes-{node}",
-            StaticRouteSetArgs(
-                cluster=cluster, node=node, routes=by_node.apply(lambda r, n=node: r[n]), after=after
-            ),
+            StaticRouteSetArgs(cluster=cluster, node=node, routes=lines_of(node), after=after),
         )
         for node in cluster.node_names
     ]
