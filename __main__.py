@@ -30,7 +30,7 @@ verify = None
 if config.verify.enabled:
     workloads = TestWorkloads("workloads", TestWorkloadsArgs(cluster=cluster, cilium=cilium))
     declared: pulumi.Input[list[dict[str, str]]] = (
-        node_routes.apply(lab_routes.declared) if node_routes else []
+        node_routes.apply(lab_routes.declared) if node_routes is not None else []
     )
     verify = Verify(
         "verify",
