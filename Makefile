@@ -13,7 +13,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?=
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-.PHONY: venv test lint pytest preflight stack up preview destroy help
+.PHONY: venv test lint pytest preflight stack up preview destroy bench help
 
 help:
 	@echo "make up STACK=<overlay|geneve|native-auto|static|bgp>   bring a lab up"
@@ -56,3 +56,6 @@ preview: stack
 
 destroy: venv
 	pulumi destroy --stack $(STACK) --yes --non-interactive
+
+bench: venv
+	$(PY) bench/static_eval.py

@@ -3,6 +3,8 @@
 Nothing here decides anything: lab/ derives values, plans and routes, components/ builds resources.
 """
 
+import json
+
 import pulumi
 
 from components.cilium_release import CiliumRelease, CiliumReleaseArgs
@@ -22,15 +24,15 @@ cluster = KindCluster(config.cluster_name, KindClusterArgs(config=config, plan=p
 cilium = CiliumRelease("cilium", CiliumReleaseArgs(config=config, plan=plan, cluster=cluster))
 
 # Routes the lab installs itself (static: node to node; bgp: the pod supernet via FRR).
-node_routes: pulumi.Output[dict[str, list[str]]] | None = None
+node_routes: pulumi.Output[lab_routes.RouteTable] | None = None
 if config.mode is Mode.STATIC:
     node_routes = cluster.node_ips.apply(lambda ips: lab_routes.static_routes(config, plan, ips))
 
 verify = None
 if config.verify.enabled:
     workloads = TestWorkloads("workloads", TestWorkloadsArgs(cluster=cluster, cilium=cilium))
-    declared: pulumi.Input[list[dict[str, str]]] = (
-        node_routes.apply(lab_routes.declared) if node_routes is not None else []
+    declared: pulumi.Input[str] = (
+        node_routes.apply(lambda table: json.dumps(table.declared())) if node_routes is not None else "[]"
     )
     verify = Verify(
         "verify",
@@ -44,7 +46,7 @@ if node_routes is not None:
     # The write-up's order: prove the failure first (verify.baseline), then add the routes.
     after = [cilium.ready, *(verify.baseline if verify else [])]
     route_set_resources = route_sets(cluster, node_routes, after=after)
-    pulumi.export("routes", node_routes)
+    pulumi.export("routes", node_routes.apply(lambda t: t.as_text()))
 
 if verify is not None:
     verify.complete(after=route_set_resources)

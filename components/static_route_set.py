@@ -9,6 +9,7 @@ import pulumi
 import pulumi_command as command
 
 from components.kind_cluster import KindCluster
+from lab.routes import RouteTable
 from lab.scripts import INTERPRETER, script
 
 
@@ -16,8 +17,8 @@ from lab.scripts import INTERPRETER, script
 class StaticRouteSetArgs:
     cluster: KindCluster
     node: str
-    # Sorted `ip route` lines; known before apply wherever the next hops are (bgp, extra routes).
-    routes: pulumi.Input[list[str]]
+    # Sorted `ip route` lines, one per line; known before apply wherever the next hops are.
+    routes: pulumi.Input[str]
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -30,14 +31,13 @@ class StaticRouteSet(pulumi.ComponentResource):
         self, name: str, args: StaticRouteSetArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("lab:index:StaticRouteSet", name, None, opts)
-        lines = pulumi.Output.from_input(args.routes).apply("\n".join)
         self.routes = command.local.Command(
             f"{name}-routes",
             create=script("routes/apply"),
             update=script("routes/apply"),
             delete=script("routes/remove"),
             interpreter=INTERPRETER,
-            environment={"LAB_NODE": args.node, "LAB_ROUTES": lines},
+            environment={"LAB_NODE": args.node, "LAB_ROUTES": args.routes},
             add_previous_output_in_env=True,
             # A new cluster has new node containers, which start without these routes.
             triggers=[args.cluster.cluster.id],
@@ -51,20 +51,18 @@ class StaticRouteSet(pulumi.ComponentResource):
 
 
 def route_sets(
-    cluster: KindCluster,
-    routes: pulumi.Output[dict[str, list[str]]] | dict[str, list[str]],
-    after: Sequence[pulumi.Resource],
+    cluster: KindCluster, routes: pulumi.Input[RouteTable], after: Sequence[pulumi.Resource]
 ) -> list[StaticRouteSet]:
     """One StaticRouteSet per node of the cluster."""
-    by_node = pulumi.Output.from_input(routes)
+    table = pulumi.Output.from_input(routes)
 
-    def lines_of(node: str) -> pulumi.Output[list[str]]:
-        return by_node.apply(lambda r: r[node])
+    def text_of(node: str) -> pulumi.Output[str]:
+        return table.apply(lambda t: t.text(node))
 
     return [
         StaticRouteSet(
             f"routes-{node}",
-            StaticRouteSetArgs(cluster=cluster, node=node, routes=lines_of(node), after=after),
+            StaticRouteSetArgs(cluster=cluster, node=node, routes=text_of(node), after=after),
         )
         for node in cluster.node_names
     ]

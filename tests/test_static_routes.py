@@ -16,7 +16,7 @@ from mockstack import Evaluation, changes, evaluate, stack_config, with_project_
 
 from lab.config import parse_config
 from lab.plan import plan
-from lab.routes import bgp_routes, declared, static_routes
+from lab.routes import bgp_routes, static_routes
 from lab.scripts import INTERPRETER, script
 from verify.replica import Replica
 
@@ -85,7 +85,27 @@ def infra_changes(before: Evaluation, after: Evaluation) -> dict[tuple[str, str]
     diff = changes(before, after)
     reruns = {k: v for k, v in diff.items() if k[1].startswith("verify-")}
     assert set(reruns.values()) <= {"replace"}
+    # ... except the proof that nothing works without routes: it is about the lab before them.
+    assert (COMMAND, "verify-static.fails-without-routes") not in reruns
     return {k: v for k, v in diff.items() if k not in reruns}
+
+
+def test_the_failure_proof_runs_once_per_cluster(baseline: Evaluation) -> None:
+    for change in (
+        {"verify": {"enabled": True, "rerun": "again"}},
+        {"ciliumVersion": "1.20.1"},
+        {"staticRoutes": [EXTRA]},
+    ):
+        after = evaluate("static", with_project_keys(stack_config("static"), **change))
+        assert (COMMAND, "verify-static.fails-without-routes") not in changes(baseline, after), change
+    # A new cluster (new topology) runs it again. (Mocks keep resource ids stable, so the id
+    # trigger cannot show here; the changed node list alone re-runs it: no `update` command,
+    # so pulumi-command runs `create` again.)
+    replaced = evaluate("static", with_project_keys(stack_config("static"), workers=3))
+    assert changes(baseline, replaced)[(COMMAND, "verify-static.fails-without-routes")] in (
+        "replace",
+        "update",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -133,10 +153,10 @@ def test_the_same_config_twice_changes_nothing(baseline: Evaluation) -> None:
 def test_bgp_routes_are_known_before_apply() -> None:
     config = parse_config({"mode": "bgp", "bgp": {"routers": 2}}, "bgp")
     routes = bgp_routes(config, plan(config))
-    assert routes["bgp-worker"] == ["10.10.0.0/16 nexthop via 172.30.5.254 nexthop via 172.30.5.253"]
-    assert declared(routes) == []  # multipath lines are not single-hop declarations
+    assert routes.by_node["bgp-worker"] == ("10.10.0.0/16 nexthop via 172.30.5.254 nexthop via 172.30.5.253",)
+    assert routes.declared() == []  # multipath lines are not single-hop declarations
     one = parse_config({"mode": "bgp"}, "bgp")
-    assert bgp_routes(one, plan(one))["bgp-worker"] == ["10.10.0.0/16 via 172.30.5.254"]
+    assert bgp_routes(one, plan(one)).by_node["bgp-worker"] == ("10.10.0.0/16 via 172.30.5.254",)
 
 
 def test_static_routes_function_includes_extras_sorted() -> None:
@@ -146,11 +166,14 @@ def test_static_routes_function_includes_extras_sorted() -> None:
         "static-worker": "172.30.4.3",
         "static-worker2": "172.30.4.4",
     }
-    assert static_routes(config, plan(config), ips)["static-worker"] == [
+    table = static_routes(config, plan(config), ips)
+    assert table.by_node["static-worker"] == (
         "10.10.0.0/27 via 172.30.4.2",
         "10.10.0.64/27 via 172.30.4.4",
         "192.168.50.0/24 via 172.30.4.4",
-    ]
+    )
+    assert table.text("static-worker").splitlines() == list(table.by_node["static-worker"])
+    assert {"node": "static-worker", "dest": "192.168.50.0/24", "via": "172.30.4.4"} in table.declared()
 
 
 # --- the route set's own commands, in a replica node ------------------------------------------
@@ -235,8 +258,9 @@ def test_the_route_set_makes_cross_node_pods_reachable(
         {"mode": "static", "clusterName": "replica", "underlaySubnet": "172.31.4.0/24"}, "static"
     )
     ips = {n.name: str(n.ip) for n in rep.topology.nodes}
-    for node, lines in static_routes(config, plan(config), ips).items():
-        applied = _run("routes/apply", {**base_env, "LAB_NODE": node, "LAB_ROUTES": "\n".join(lines)})
+    table = static_routes(config, plan(config), ips)
+    for node in table.by_node:
+        applied = _run("routes/apply", {**base_env, "LAB_NODE": node, "LAB_ROUTES": table.text(node)})
         assert applied.returncode == 0, applied.stderr
     c = rep.topology.pod("pod-c")
     ping = rep.pod_exec("pod-a", ["ping", "-c", "2", "-i", "0.2", "-W", "2", str(c.ip)])
