@@ -13,12 +13,13 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?=
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-.PHONY: venv test lint pytest preflight stack up preview destroy bench help
+.PHONY: venv test lint pytest preflight stack up preview destroy bench sweep clean help
 
 help:
 	@echo "make up STACK=<overlay|geneve|native-auto|static|bgp>   bring a lab up"
 	@echo "make preview STACK=...   show what would change (pulumi preview --diff)"
 	@echo "make destroy STACK=...   tear a lab down"
+	@echo "make sweep STACK=...     list what a stack left on the Docker host; make clean removes it"
 	@echo "make test                lint, type-check and run the tests"
 
 venv: $(VENV)/.installed
@@ -59,3 +60,10 @@ destroy: venv
 
 bench: venv
 	$(PY) bench/static_eval.py
+
+# After a failed run: what the stack left on the Docker host (by label), and removing it.
+sweep: venv
+	$(PY) -m lab.cleanup --stack $(STACK) --check
+
+clean: venv
+	$(PY) -m lab.cleanup --stack $(STACK)
