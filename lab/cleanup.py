@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from lab.config import PROJECT, parse_config
+from lab.config import PROJECT, LabConfig, parse_config
 from lab.plan import LABEL_STACK
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
@@ -29,13 +29,16 @@ def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=120)
 
 
-def cluster_name(stack: str, stacks_dir: Path = STACKS_DIR) -> str:
-    """The stack's kind cluster name, from its (validated) stack file."""
+def stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> LabConfig:
+    """The stack's validated config, read from its stack file (outside a Pulumi run)."""
     raw = yaml.safe_load((stacks_dir / f"Pulumi.{stack}.yaml").read_text())["config"]
     prefix = f"{PROJECT}:"
-    return parse_config(
-        {k[len(prefix) :]: v for k, v in raw.items() if k.startswith(prefix)}, stack
-    ).cluster_name
+    return parse_config({k[len(prefix) :]: v for k, v in raw.items() if k.startswith(prefix)}, stack)
+
+
+def cluster_name(stack: str, stacks_dir: Path = STACKS_DIR) -> str:
+    """The stack's kind cluster name."""
+    return stack_config(stack, stacks_dir).cluster_name
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,17 @@ Each problem is printed with the command that fixes it. Run: `python -m lab.pref
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import platform
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+from lab.config import LabConfig, key
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -106,10 +111,120 @@ def check_docker_daemon(run: Runner = _run) -> Finding:
     return Finding(True, f"Docker engine {result.stdout.strip()} reachable")
 
 
-def preflight(run: Runner = _run, which: Callable[[str], str | None] | None = None) -> list[Finding]:
+Reader = Callable[[str], str | None]  # path -> text, or None when the file does not exist
+
+# kind's own advice for multi-node clusters (known issue "Pod errors due to too many open files").
+INOTIFY_MINIMUM = {"max_user_watches": 524288, "max_user_instances": 512}
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return None
+
+
+def required_modules(config: LabConfig) -> tuple[str, ...]:
+    """Kernel modules the mode's datapath needs on the Docker host (kind nodes share its kernel)."""
+    protocol = config.facts.tunnel_protocol
+    return (protocol,) if protocol else ()
+
+
+def check_kernel_modules(config: LabConfig, read: Reader = _read, run: Runner = _run) -> list[Finding]:
+    """Loaded or built in (/sys/module/<name>), or at least loadable (modinfo)."""
+    findings = []
+    for module in required_modules(config):
+        if (
+            read(f"/sys/module/{module}/initstate") is not None
+            or read(f"/sys/module/{module}/uevent") is not None
+        ):
+            findings.append(Finding(True, f"kernel module {module} is available"))
+        elif run(("modinfo", module)).returncode == 0:
+            findings.append(Finding(True, f"kernel module {module} is loadable (the agent loads it)"))
+        else:
+            findings.append(
+                Finding(
+                    False,
+                    f"kernel module {module} is neither loaded nor loadable; mode {config.mode} needs it",
+                    f"sudo modprobe {module}   (or install your distribution's extra kernel modules package)",
+                )
+            )
+    return findings
+
+
+def check_inotify(read: Reader = _read) -> list[Finding]:
+    findings = []
+    for name, minimum in INOTIFY_MINIMUM.items():
+        text = read(f"/proc/sys/fs/inotify/{name}")
+        if text is None:
+            continue
+        value = int(text.strip())
+        ok = value >= minimum
+        findings.append(
+            Finding(
+                ok,
+                f"fs.inotify.{name} = {value}"
+                + ("" if ok else f", below {minimum}: multi-node kind runs out of watches"),
+                "" if ok else f"sudo sysctl -w fs.inotify.{name}={minimum}",
+            )
+        )
+    return findings
+
+
+def check_underlay_free(config: LabConfig, network_name: str, run: Runner = _run) -> Finding:
+    """No other Docker network may hold (part of) the lab's underlay subnet."""
+    listed = run(("docker", "network", "ls", "--format", "{{.Name}}"))
+    names = [n for n in listed.stdout.split() if n and n != network_name]
+    clashes = []
+    if names:
+        inspect = run(
+            (
+                "docker",
+                "network",
+                "inspect",
+                "--format",
+                "{{.Name}} {{range .IPAM.Config}}{{.Subnet}} {{end}}",
+                *names,
+            )
+        )
+        for line in inspect.stdout.splitlines():
+            name, *subnets = line.split()
+            for subnet in subnets:
+                try:
+                    net = ipaddress.ip_network(subnet, strict=False)
+                except ValueError:
+                    continue
+                if isinstance(net, ipaddress.IPv4Network) and net.overlaps(config.underlay):
+                    clashes.append(f"{name} ({net})")
+    if clashes:
+        return Finding(
+            False,
+            f"the underlay {config.underlay} is already used by docker network {', '.join(clashes)}",
+            f"pulumi config set {key('underlaySubnet')} <a free /24, e.g. 172.30.9.0/24> -s {config.stack}",
+        )
+    return Finding(True, f"underlay {config.underlay} is free on this Docker host")
+
+
+def preflight(
+    run: Runner = _run,
+    which: Callable[[str], str | None] | None = None,
+    config: LabConfig | None = None,
+    read: Reader = _read,
+    system: str | None = None,
+) -> list[Finding]:
     findings = [check_tool(t, run, which or shutil.which) for t in TOOLS]
-    if findings[0].ok:
-        findings.append(check_docker_daemon(run))
+    if not findings[0].ok:
+        return findings
+    daemon = check_docker_daemon(run)
+    findings.append(daemon)
+    if config is not None:
+        if (system or platform.system()) == "Linux":  # Docker Desktop keeps its kernel in a VM
+            findings += check_kernel_modules(config, read, run)
+            findings += check_inotify(read)
+        if daemon.ok:
+            from lab.plan import plan  # noqa: PLC0415 (plan imports config; keep this module light)
+
+            findings.append(check_underlay_free(config, plan(config).network_name, run))
     return findings
 
 
@@ -117,7 +232,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stack", default="", help="the stack about to be brought up (for the message only)")
     args = parser.parse_args(argv)
-    findings = preflight()
+    config = None
+    if args.stack:
+        from lab.cleanup import stack_config  # noqa: PLC0415
+
+        config = stack_config(args.stack)
+    findings = preflight(config=config)
     for f in findings:
         print(f)
     failed = [f for f in findings if not f.ok and f.required]

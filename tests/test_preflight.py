@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -85,3 +85,101 @@ def test_main_fails_with_a_summary(
     assert main(["--stack", "bgp"]) == 1
     out = capsys.readouterr().out
     assert "docker is not on PATH" in out and "before `make up STACK=bgp`" in out
+
+
+# --- host checks that depend on the stack ------------------------------------------------------
+
+from lab.config import parse_config  # noqa: E402
+from lab.preflight import check_inotify, check_kernel_modules, check_underlay_free  # noqa: E402
+
+
+def reader(files: dict[str, str]) -> Callable[[str], str | None]:
+    return files.get
+
+
+def test_vxlan_module_loaded_passes_and_missing_geneve_says_how_to_fix() -> None:
+    overlay = parse_config({"mode": "overlay"}, "overlay")
+    loaded = check_kernel_modules(overlay, reader({"/sys/module/vxlan/initstate": "live\n"}), fake_runner({}))
+    assert [f.ok for f in loaded] == [True]
+    geneve = parse_config({"mode": "geneve"}, "geneve")
+    missing = check_kernel_modules(
+        geneve,
+        reader({}),
+        fake_runner({"modinfo geneve": (1, "", "modinfo: ERROR: Module geneve not found.")}),
+    )
+    assert not missing[0].ok and "sudo modprobe geneve" in str(missing[0])
+    assert check_kernel_modules(parse_config({"mode": "static"}, "static"), reader({}), fake_runner({})) == []
+
+
+def test_loadable_module_is_enough() -> None:
+    overlay = parse_config({"mode": "overlay"}, "overlay")
+    (finding,) = check_kernel_modules(
+        overlay, reader({}), fake_runner({"modinfo vxlan": (0, "filename: vxlan.ko", "")})
+    )
+    assert finding.ok and "loadable" in str(finding)
+
+
+def test_low_inotify_limits_print_the_sysctl() -> None:
+    low = reader(
+        {
+            "/proc/sys/fs/inotify/max_user_watches": "8192\n",
+            "/proc/sys/fs/inotify/max_user_instances": "1024\n",
+        }
+    )
+    watches, instances = check_inotify(low)
+    assert not watches.ok and "sudo sysctl -w fs.inotify.max_user_watches=524288" in str(watches)
+    assert instances.ok
+
+
+def test_underlay_already_used_by_another_network() -> None:
+    config = parse_config({"mode": "overlay"}, "overlay")
+    host = fake_runner(
+        {
+            "docker network": (0, "bridge\ncdl-overlay\nother\n", ""),
+        }
+    )
+
+    def run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        if argv[:3] == ("docker", "network", "inspect"):
+            assert "cdl-overlay" not in argv  # the lab's own network is not a clash
+            out = "bridge 172.17.0.0/16 \nother 172.30.0.0/16 \n"
+            return subprocess.CompletedProcess(list(argv), 0, out, "")
+        result: subprocess.CompletedProcess[str] = host(argv)
+        return result
+
+    finding = check_underlay_free(config, "cdl-overlay", run)
+    assert not finding.ok
+    assert "other (172.30.0.0/16)" in str(finding)
+    assert "pulumi config set cilium-datapath-lab:underlaySubnet" in str(finding) and "-s overlay" in str(
+        finding
+    )
+
+
+def test_underlay_free() -> None:
+    config = parse_config({"mode": "overlay"}, "overlay")
+
+    def run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        if argv[:3] == ("docker", "network", "ls"):
+            return subprocess.CompletedProcess(list(argv), 0, "bridge\n", "")
+        return subprocess.CompletedProcess(list(argv), 0, "bridge 172.17.0.0/16 \n", "")
+
+    assert check_underlay_free(config, "cdl-overlay", run).ok
+
+
+def test_full_preflight_for_a_stack_on_linux() -> None:
+    config = parse_config({"mode": "geneve"}, "geneve")
+    files = {
+        "/proc/sys/fs/inotify/max_user_watches": "524288",
+        "/proc/sys/fs/inotify/max_user_instances": "512",
+    }
+    findings = preflight(
+        fake_runner({**HEALTHY, "modinfo geneve": (1, "", "not found")}),
+        present,
+        config=config,
+        read=reader(files),
+        system="Linux",
+    )
+    failed = [str(f) for f in findings if not f.ok]
+    assert len(failed) == 1 and "geneve" in failed[0]
+    on_mac = preflight(fake_runner(HEALTHY), present, config=config, read=reader({}), system="Darwin")
+    assert all(f.ok for f in on_mac)
