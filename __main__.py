@@ -7,7 +7,9 @@ import json
 
 import pulumi
 
+from components.bgp_peering import BgpPeering, BgpPeeringArgs
 from components.cilium_release import CiliumRelease, CiliumReleaseArgs
+from components.frr_router import FrrRouter, FrrRouterArgs
 from components.kind_cluster import KindCluster, KindClusterArgs
 from components.static_route_set import route_sets
 from components.test_workloads import TestWorkloads, TestWorkloadsArgs
@@ -28,6 +30,25 @@ node_routes: pulumi.Output[lab_routes.RouteTable] | None = None
 if config.mode is Mode.STATIC:
     node_routes = cluster.node_ips.apply(lambda ips: lab_routes.static_routes(config, plan, ips))
 
+routers: list[FrrRouter] = []
+bgp: BgpPeering | None = None
+if config.bgp is not None:
+    routers = [
+        FrrRouter(f"frr{i}", FrrRouterArgs(config=config, plan=plan, cluster=cluster, index=i))
+        for i in range(config.bgp.routers)
+    ]
+    bgp = BgpPeering(
+        "bgp",
+        BgpPeeringArgs(
+            config=config, plan=plan, cluster=cluster, cilium=cilium, routers=[r.address for r in routers]
+        ),
+    )
+    # Cilium's BGP control plane advertises but never installs routes: nodes reach the pod
+    # supernet through FRR by a route the lab sets (known before apply).
+    node_routes = pulumi.Output.from_input(lab_routes.bgp_routes(config, plan))
+    pulumi.export("routers", {r.hostname: r.address for r in routers})
+    pulumi.export("vip", bgp.vip)
+
 verify = None
 if config.verify.enabled:
     workloads = TestWorkloads("workloads", TestWorkloadsArgs(cluster=cluster, cilium=cilium))
@@ -37,7 +58,13 @@ if config.verify.enabled:
     verify = Verify(
         "verify",
         VerifyArgs(
-            config=config, plan=plan, cluster=cluster, cilium=cilium, workloads=workloads, routes=declared
+            config=config,
+            plan=plan,
+            cluster=cluster,
+            cilium=cilium,
+            workloads=workloads,
+            routes=declared,
+            routers=[r.container for r in routers],
         ),
     )
 
@@ -49,7 +76,8 @@ if node_routes is not None:
     pulumi.export("routes", node_routes.apply(lambda t: t.as_text()))
 
 if verify is not None:
-    verify.complete(after=route_set_resources)
+    bgp_resources = [*bgp.resources, bgp.service, *(r.container for r in routers)] if bgp is not None else []
+    verify.complete(after=[*route_set_resources, *bgp_resources])
     pulumi.export("checks", list(verify.checks))
     pulumi.export("report", f"{artifacts_dir(config)}/report.md")
 

@@ -15,9 +15,9 @@ from components.cilium_release import CiliumRelease
 from components.kind_cluster import KindCluster
 from components.test_workloads import TestWorkloads
 from lab.config import LabConfig
-from lab.plan import UNDERLAY_MTU, AddressPlan
+from lab.plan import LABEL_STACK, UNDERLAY_MTU, AddressPlan
 from lab.scripts import INTERPRETER, script
-from verify import checks
+from verify import catalogue, checks
 from verify.kind import TOOLS_IMAGE, sidecar_name
 
 
@@ -28,6 +28,8 @@ class VerifyArgs:
     cluster: KindCluster
     cilium: CiliumRelease
     workloads: TestWorkloads
+    # FRR router containers (bgp): each gets a tools sidecar, as the nodes do.
+    routers: Sequence[pulumi.CustomResource] = ()
     # Declared routes the static checks look for, as JSON [{node, dest, via}] (an Output where
     # next hops are node IPs). Text, not a list: Pulumi would otherwise walk it item by item.
     routes: pulumi.Input[str] = "[]"
@@ -51,6 +53,12 @@ def topology_spec(
         "underlayMtu": UNDERLAY_MTU,
         "extra": {"pool_cidr": str(config.pod_cidr), "pool_mask": str(config.pod_mask)},
     }
+    if plan.router_names:
+        spec["extra"] |= {
+            "router": plan.router_names[0],
+            "routers": ",".join(plan.router_names),
+            "bgp.vip": str(plan.vip),
+        }
     return json.dumps(spec, sort_keys=True)
 
 
@@ -75,25 +83,31 @@ class Verify(pulumi.ComponentResource):
             keep_locally=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.sidecars = [
-            docker.Container(
-                f"{name}-tools-{node}",
-                name=sidecar_name(node),
+
+        def sidecar(target: str, owner: pulumi.CustomResource) -> docker.Container:
+            """A tools container in `target`'s network namespace. The label carrying the owner's id
+            replaces it when the owner is replaced (a new container is a new namespace)."""
+            return docker.Container(
+                f"{name}-tools-{target}",
+                name=sidecar_name(target),
                 image=image.image_id,
-                network_mode=f"container:{node}",
+                network_mode=f"container:{target}",
                 command=["sleep", "infinity"],
-                privileged=True,  # tcpdump and ip in the node's namespace
+                privileged=True,  # tcpdump and ip in the target's namespace
                 must_run=True,
-                labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in plan.labels],
-                # A new cluster means new node containers to join.
+                labels=[
+                    *(docker.ContainerLabelArgs(label=k, value=v) for k, v in plan.labels),
+                    docker.ContainerLabelArgs(label=f"{LABEL_STACK}.joins", value=owner.id),
+                ],
                 opts=pulumi.ResourceOptions(
-                    parent=self,
-                    depends_on=[cluster.cluster],
-                    replace_on_changes=["*"],
-                    delete_before_replace=True,
+                    parent=self, depends_on=[owner], replace_on_changes=["*"], delete_before_replace=True
                 ),
             )
-            for node in cluster.node_names
+
+        self.sidecars = [sidecar(node, cluster.cluster) for node in cluster.node_names]
+        self.sidecars += [
+            sidecar(router_name, router)
+            for router_name, router in zip(plan.router_names, args.routers, strict=True)
         ]
         self._name, self._args, self._on_cluster = name, args, on_cluster
         self._topology = pulumi.Output.all(cluster.node_ips, args.routes).apply(
@@ -102,7 +116,7 @@ class Verify(pulumi.ComponentResource):
         # What a lab looks like before its routes: the same, minus the routes.
         self._bare_topology = cluster.node_ips.apply(lambda ips: topology_spec(config, plan, ips, []))
         self.checks: dict[str, command.local.Command] = {}
-        selected = checks.for_stack(config.mode.value)
+        selected = catalogue.for_stack(config.mode.value)
         self.baseline = [self._check(c, ()) for c in selected if c.before_routes]
         self._remaining = [c for c in selected if not c.before_routes]
 

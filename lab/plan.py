@@ -36,6 +36,8 @@ class AddressPlan:
     router_ips: tuple[ipaddress.IPv4Address, ...]
     nodes: tuple[PlannedNode, ...]
     labels: tuple[tuple[str, str], ...]
+    router_names: tuple[str, ...] = ()  # the FRR containers, in router order
+    vip: ipaddress.IPv4Address | None = None  # the echo Service's LoadBalancer IP (bgp)
 
     @property
     def control_plane(self) -> PlannedNode:
@@ -51,6 +53,11 @@ class AddressPlan:
     def pod_cidrs(self) -> dict[str, str]:
         """Pinned pod CIDR per node name (empty in multi-pool mode)."""
         return {n.name: str(n.pod_cidr) for n in self.nodes if n.pod_cidr is not None}
+
+
+def router_name(cluster: str, index: int) -> str:
+    """An FRR router's container name and hostname (0-based index)."""
+    return f"{cluster}-frr{index}"
 
 
 def plan(config: LabConfig) -> AddressPlan:
@@ -70,7 +77,10 @@ def plan(config: LabConfig) -> AddressPlan:
         )
         for i, name in enumerate(config.node_names)
     )
+    vip = next(config.bgp.vip_cidr.hosts(), config.bgp.vip_cidr.network_address) if config.bgp else None
     return AddressPlan(
+        router_names=tuple(router_name(config.cluster_name, i) for i in range(routers)),
+        vip=vip,
         network_name=f"cdl-{config.cluster_name}",
         underlay=config.underlay,
         gateway=config.underlay.network_address + 1,

@@ -21,7 +21,7 @@ from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.utils import wrpcap
 
-from verify import checks
+from verify import catalogue, checks
 from verify.checks import Context, Status, Verdict
 from verify.pcap import analyze
 from verify.probe import Topology
@@ -47,7 +47,7 @@ class Retold:
 
 
 def run(check_id: str, probe: Any, tmp_path: Path) -> Verdict:
-    verdict = checks.by_id(check_id).run(probe, Context(artifacts=tmp_path, mode=probe.topology.mode))
+    verdict = catalogue.by_id(check_id).run(probe, Context(artifacts=tmp_path, mode=probe.topology.mode))
     print("\n".join([f"{check_id}: {verdict.status}", *verdict.findings]))
     return verdict
 

@@ -21,7 +21,7 @@ import pytest
 from components.verify import topology_spec
 from lab.config import parse_config
 from lab.plan import plan
-from verify import checks, kind
+from verify import catalogue, kind
 from verify.checks import Context, Status
 from verify.replica import Replica
 
@@ -100,7 +100,7 @@ def test_topology_comes_from_the_spec_and_the_cluster(lab: kind.KindProbe) -> No
 
 def test_every_check_of_the_mode_passes_through_the_kind_probe(lab: kind.KindProbe, tmp_path: Path) -> None:
     ctx = Context(artifacts=tmp_path, mode=lab.topology.mode)
-    results = {c.id: c.run(lab, ctx) for c in checks.for_stack(lab.topology.mode)}
+    results = {c.id: c.run(lab, ctx) for c in catalogue.for_stack(lab.topology.mode)}
     failed = {k: v.findings for k, v in results.items() if v.status is not Status.PASS}
     assert failed == {}
     capture = "overlay.capture" if lab.topology.mode == "overlay" else "native.capture"

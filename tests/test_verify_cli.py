@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from verify import checks, report
+from verify import catalogue, checks, report
 from verify.__main__ import main
 from verify.checks import Evidence, Status, Verdict
 from verify.replica import Replica
@@ -23,9 +23,9 @@ needs_replica = pytest.mark.skipif(
 def test_list_prints_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["id"] for r in rows] == [c.id for c in checks.CATALOGUE]
+    assert [r["id"] for r in rows] == [c.id for c in catalogue.CATALOGUE]
     assert all(r["claim"] and r["pass_rule"] and r["stacks"] for r in rows)
-    non_bgp = {c.id for c in checks.CATALOGUE}
+    non_bgp = {c.id for c in catalogue.CATALOGUE}
     assert {
         "intranode.ping", "intranode.path", "datapath.bpf-hooks", "datapath.cilium-host", "overlay.routes",
         "overlay.device", "overlay.capture", "native.no-tunnel", "native.routes", "native.pools", "native.capture",
@@ -46,7 +46,7 @@ def test_run_against_a_replica_writes_report_and_verdicts(
     code = main(["run", "--replica", "static", "--prefix", "cdltcli-", "--artifacts", str(tmp_path)])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and summary["failed"] == []
-    assert summary["passed"] == len(checks.for_stack("static"))
+    assert summary["passed"] == len(catalogue.for_stack("static"))
     text = (tmp_path / "report.md").read_text()
     assert "```mermaid" in text and "`static.fails-without-routes` | ✅ PASS" in text
     assert json.loads((tmp_path / "checks" / "static.ping.json").read_text())["status"] == "PASS"
@@ -81,7 +81,7 @@ def test_pcap_classifies_the_replicas_own_captures(
 
 
 def test_report_shows_failures_with_their_evidence(tmp_path: Path) -> None:
-    check = checks.by_id("static.ping")
+    check = catalogue.by_id("static.ping")
     verdict = Verdict("static.ping")
     verdict.expect(True, "2/2 answered (0% loss)")
     verdict.expect(False, "TTL [63] (want 62: two routed hops)")
@@ -95,3 +95,34 @@ def test_report_shows_failures_with_their_evidence(tmp_path: Path) -> None:
     assert "`FAIL` TTL [63]" in text and "ttl=63" in text
     failure = report.describe_failure("static.ping", verdict)
     assert "pass rule: 0% loss, TTL 62" in failure and "[pod pod-a] $ ping -c 2 10.10.0.74" in failure
+
+
+def test_a_check_retries_within_its_settle_budget_then_passes(tmp_path: Path) -> None:
+    """A lab still converging (here: the claim holds from the third look on) passes in time."""
+    looks: list[int] = []
+
+    def converging(probe: object, ctx: checks.Context, v: Verdict) -> None:
+        looks.append(1)
+        v.expect(len(looks) >= 3, f"look {len(looks)}")
+
+    check = checks.Check(
+        "demo.converge", ("overlay",), "converges", "third look holds", converging, settle_seconds=5
+    )
+    ctx = checks.Context(artifacts=tmp_path, mode="overlay")
+    verdict = check.run(object(), ctx, settle_seconds=5, pause=0.01)  # type: ignore[arg-type]
+    assert verdict.passed and len(looks) == 3
+    assert "note 3 attempts" in verdict.findings[-1]
+
+
+def test_a_check_fails_when_the_budget_runs_out(tmp_path: Path) -> None:
+    def never(probe: object, ctx: checks.Context, v: Verdict) -> None:
+        v.expect(False, "never holds")
+
+    check = checks.Check("demo.never", ("overlay",), "never", "never", never)
+    ctx = checks.Context(artifacts=tmp_path, mode="overlay")
+    assert not check.run(object(), ctx, settle_seconds=0.05, pause=0.01).passed  # type: ignore[arg-type]
+    assert not check.run(object(), ctx).passed  # type: ignore[arg-type]  # no budget: one look
+
+
+def test_the_absence_claim_never_retries() -> None:
+    assert catalogue.by_id("static.fails-without-routes").settle_seconds == 0

@@ -7,7 +7,7 @@ import json
 import pytest
 from mockstack import evaluate, stack_config, with_project_keys
 
-from verify import checks
+from verify import catalogue
 from verify.kind import TOOLS_IMAGE
 
 COMMAND = "command:local:Command"
@@ -17,11 +17,12 @@ COMMAND = "command:local:Command"
 def test_one_command_per_check_of_the_stack(stack: str) -> None:
     ev = evaluate(stack)
     wired = {r.name.removeprefix("verify-") for r in ev.by_type(COMMAND) if r.name.startswith("verify-")}
-    assert wired == {c.id for c in checks.for_stack(stack)}
+    assert wired == {c.id for c in catalogue.for_stack(stack)}
     ready = ev.one(COMMAND, "cilium-ready")
     pods = ev.by_type("kubernetes:core/v1:Pod")
-    sidecars = ev.by_type("docker:index/container:Container")
-    assert len(sidecars) == 3
+    sidecars = [c for c in ev.by_type("docker:index/container:Container") if c.name.startswith("verify-tools-")]
+    # One per node, and one per FRR router (bgp) for tcpdump and python in the router's namespace.
+    assert len(sidecars) == (4 if stack == "bgp" else 3)
     for r in ev.by_type(COMMAND):
         if not r.name.startswith("verify-"):
             continue

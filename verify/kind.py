@@ -31,6 +31,7 @@ TOOLS_IMAGE = (
     "nicolaka/netshoot:v0.16@sha256:b09d9b21381f47a79b3cbcb30da25266dc17186ea00ae65e99fdc51396f48e70"
 )
 AGENT_TOOLS = frozenset({"bpftool"})  # run in the Cilium agent container on the node
+ROUTER_TOOLS = frozenset({"vtysh"})  # run in the FRR container itself; the rest in its sidecar
 
 
 def sidecar_name(node: str) -> str:
@@ -58,9 +59,18 @@ class KindProbe:
     # --- the Probe interface ---------------------------------------------------------------
 
     def node_exec(self, node: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
+        """Run on a kind node, or on an FRR router (bgp): routers are named in the topology."""
+        if node in self._routers:
+            if argv and argv[0] in ROUTER_TOOLS:  # FRR's own CLI lives in the router container
+                return _run(f"router {node}", ["docker", "exec", node, *argv], timeout)
+            return _run(f"router {node}", ["docker", "exec", sidecar_name(node), *argv], timeout)
         if argv and argv[0] in AGENT_TOOLS:
             return self._agent_exec(node, argv, timeout)
         return _run(f"node {node}", ["docker", "exec", sidecar_name(node), *argv], timeout)
+
+    @property
+    def _routers(self) -> set[str]:
+        return {r for r in self.topology.extra.get("routers", "").split(",") if r}
 
     def _agent_exec(self, node: str, argv: Sequence[str], timeout: float) -> CommandResult:
         selector = ["-n", "kube-system", "get", "pods", "-l", "k8s-app=cilium"]

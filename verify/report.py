@@ -13,7 +13,8 @@ from typing import Any
 
 import jinja2
 
-from verify.checks import Check, Verdict, by_id
+from verify.catalogue import CATALOGUE, by_id
+from verify.checks import Check, Verdict
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _ENV = jinja2.Environment(
@@ -49,8 +50,6 @@ def load_verdicts(artifacts: Path) -> list[dict[str, Any]]:
 
 
 def _catalogue_order() -> list[str]:
-    from verify.checks import CATALOGUE  # noqa: PLC0415 (keeps the import graph one-way at module load)
-
     return [c.id for c in CATALOGUE]
 
 

@@ -12,21 +12,26 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
-from verify import checks, report
+from verify import catalogue, checks, report
 from verify.probe import Probe
 
 
 def run_checks(
-    probe: Probe, stack: str, selected: Sequence[checks.Check], artifacts: Path
+    probe: Probe, stack: str, selected: Sequence[checks.Check], artifacts: Path, settle: bool = False
 ) -> list[checks.Verdict]:
-    """Run checks in catalogue order, keep each verdict and re-render the report after each."""
+    """Run checks in catalogue order, keep each verdict and re-render the report after each.
+
+    settle: retry a FAIL within each check's settle budget (a real lab converging); the replica
+    is built settled, so a FAIL there is final at once.
+    """
     ctx = checks.Context(artifacts=artifacts, mode=probe.topology.mode)
     verdicts = []
     for check in selected:
         print(f"[verify] {check.id}: {check.claim} ...", file=sys.stderr, flush=True)
-        verdict = check.run(probe, ctx)
+        verdict = check.run(probe, ctx, settle_seconds=check.settle_seconds if settle else 0.0)
         report.write_verdict(artifacts, check, verdict)
         report.write_report(artifacts, stack, probe.topology.mode)
         print(f"[verify] {check.id}: {verdict.status}", file=sys.stderr, flush=True)
@@ -37,9 +42,9 @@ def run_checks(
 
 
 def _select(stack_mode: str, only: Sequence[str]) -> list[checks.Check]:
-    selected = checks.for_stack(stack_mode)
+    selected = catalogue.for_stack(stack_mode)
     if only:
-        wanted = [checks.by_id(c) for c in only]
+        wanted = [catalogue.by_id(c) for c in only]
         outside = [c.id for c in wanted if stack_mode not in c.stacks]
         if outside:
             raise SystemExit(f"error: {', '.join(outside)} do not apply to {stack_mode}")
@@ -48,7 +53,7 @@ def _select(stack_mode: str, only: Sequence[str]) -> list[checks.Check]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = [c.describe() for c in checks.CATALOGUE if not args.stack or args.stack in c.stacks]
+    rows = [c.describe() for c in catalogue.CATALOGUE if not args.stack or args.stack in c.stacks]
     print(json.dumps(rows, indent=2))
     return 0
 
@@ -64,24 +69,32 @@ def _run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        probe: Probe = kind.connect(args.control_plane, topology_json)
-        verdicts = run_checks(
-            probe, args.stack, _select(probe.topology.mode, args.check), Path(args.artifacts)
-        )
+        kind_probe = kind.connect(args.control_plane, topology_json)
+        selected = _select(kind_probe.topology.mode, args.check)
+        verdicts = run_checks(kind_probe, args.stack, selected, Path(args.artifacts), settle=True)
     else:
         from verify import replica  # noqa: PLC0415 (only the replica path needs root and iproute2)
 
         mode = args.replica
         artifacts = Path(args.artifacts or f"artifacts/replica-{mode}")
         selected = _select(mode, args.check)
-        with replica.Replica(mode, prefix=args.prefix) as rep:
+        name = f"replica-{mode}"
+        # bgp: the router learns the node routes from the real daemons, not from static routes.
+        with (
+            replica.Replica(mode, prefix=args.prefix, router_static_routes=mode != "bgp") as rep,
+            ExitStack() as stack,
+        ):
+            probe: Probe = rep
+            if mode == "bgp":
+                from verify.bgp_replica import BgpDaemons, replica_lab_config  # noqa: PLC0415
+
+                print("[verify] starting FRR and a GoBGP speaker per node...", file=sys.stderr, flush=True)
+                probe = stack.enter_context(BgpDaemons(rep, replica_lab_config(rep))).probe
             # As in the real stack: checks that prove the failure run before the routes exist.
-            verdicts = run_checks(rep, f"replica-{mode}", [c for c in selected if c.before_routes], artifacts)
+            verdicts = run_checks(probe, name, [c for c in selected if c.before_routes], artifacts)
             if mode == "static":
                 rep.add_static_routes()
-            verdicts += run_checks(
-                rep, f"replica-{mode}", [c for c in selected if not c.before_routes], artifacts
-            )
+            verdicts += run_checks(probe, name, [c for c in selected if not c.before_routes], artifacts)
         print(f"[verify] report: {artifacts / 'report.md'}", file=sys.stderr)
     failed = [v.check for v in verdicts if not v.passed]
     print(json.dumps({"passed": len(verdicts) - len(failed), "failed": failed}))

@@ -1,0 +1,137 @@
+"""The bgp stack under mocks: Cilium BGP v2 resources, FRR router(s), routes via FRR, ECMP Service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mockstack import Evaluation, changes, evaluate, stack_config, with_project_keys
+
+COMMAND = "command:local:Command"
+CR = "kubernetes:cilium.io/v2:"
+CONTAINER = "docker:index/container:Container"
+
+
+@pytest.fixture(scope="module")
+def bgp() -> Evaluation:
+    return evaluate("bgp")
+
+
+def crs(ev: Evaluation, kind: str) -> list[Any]:
+    return ev.by_type(CR + kind)
+
+
+def with_bgp(**bgp: Any) -> dict[str, Any]:
+    base = stack_config("bgp")
+    return with_project_keys(base, bgp={**base["cilium-datapath-lab:bgp"], **bgp})
+
+
+def test_cilium_bgp_v2_resources(bgp: Evaluation) -> None:
+    (cluster_config,) = crs(bgp, "CiliumBGPClusterConfig")
+    spec = cluster_config.inputs["spec"]
+    (instance,) = spec["bgpInstances"]
+    assert instance["localASN"] == 65001
+    assert instance["peers"] == [
+        {
+            "name": "frr0",
+            "peerAddress": "172.30.5.254",
+            "peerASN": 65000,
+            "peerConfigRef": {"name": "lab-frr"},
+        }
+    ]
+    assert spec["nodeSelector"]["matchExpressions"][0]["values"] == [
+        "lab-bgp-control-plane",
+        "lab-bgp-worker",
+        "lab-bgp-worker2",
+    ]
+    (peer,) = crs(bgp, "CiliumBGPPeerConfig")
+    family = peer.inputs["spec"]["families"][0]
+    assert (family["afi"], family["safi"]) == ("ipv4", "unicast")
+    (advert,) = crs(bgp, "CiliumBGPAdvertisement")
+    assert advert.inputs["metadata"]["labels"] == family["advertisements"]["matchLabels"]
+    types = {a["advertisementType"]: a for a in advert.inputs["spec"]["advertisements"]}
+    assert set(types) == {"PodCIDR", "Service"}
+    assert "selector" not in types["PodCIDR"]  # PodCIDR takes no selector
+    assert types["Service"]["service"]["addresses"] == ["LoadBalancerIP"]
+    (pool,) = crs(bgp, "CiliumLoadBalancerIPPool")
+    assert pool.inputs["spec"]["blocks"] == [{"cidr": "10.99.0.0/28"}]
+    for r in bgp.registrations:
+        if r.type.startswith(CR):
+            assert r.inputs["apiVersion"] == "cilium.io/v2"
+
+
+def test_cilium_resources_wait_for_the_crd_gate_and_go_with_the_cluster(bgp: Evaluation) -> None:
+    ready = bgp.one(COMMAND, "cilium-ready")
+    cluster = bgp.one(COMMAND, "-cluster")
+    for r in bgp.registrations:
+        if r.type.startswith(CR) or r.name.startswith("bgp-echo"):
+            assert ready.urn in r.dependencies, r.name
+            assert r.deleted_with == cluster.urn, r.name
+
+
+def test_echo_service_spreads_over_every_node(bgp: Evaluation) -> None:
+    service = bgp.one("kubernetes:core/v1:Service", "bgp-echo-service")
+    assert service.inputs["spec"]["type"] == "LoadBalancer"
+    assert service.inputs["spec"]["externalTrafficPolicy"] == "Cluster"
+    assert service.inputs["metadata"]["annotations"] == {"lbipam.cilium.io/ips": "10.99.0.1"}
+    deployment = bgp.one("kubernetes:apps/v1:Deployment", "bgp-echo")
+    assert deployment.inputs["spec"]["replicas"] == 3
+    assert bgp.outputs["vip"] == "10.99.0.1"
+
+
+def test_frr_router_container(bgp: Evaluation) -> None:
+    inputs = bgp.one(CONTAINER, "frr0-container").inputs
+    assert inputs["name"] == "lab-bgp-frr0"
+    assert inputs["networksAdvanced"][0]["ipv4Address"] == "172.30.5.254"
+    assert inputs["sysctls"]["net.ipv4.fib_multipath_hash_policy"] == "1"
+    assert inputs["sysctls"]["net.ipv4.ip_forward"] == "1"
+    assert inputs["sysctls"]["net.ipv4.conf.all.send_redirects"] == "0"
+    assert set(inputs["capabilities"]["adds"]) >= {"NET_ADMIN", "NET_RAW", "SYS_ADMIN"}
+    uploads = {u["file"]: u["content"] for u in inputs["uploads"]}
+    assert set(uploads) == {"/etc/frr/frr.conf", "/etc/frr/daemons", "/etc/frr/vtysh.conf"}
+    assert "router bgp 65000" in uploads["/etc/frr/frr.conf"]
+    assert "maximum-paths 8" in uploads["/etc/frr/frr.conf"]
+    assert "bgpd=yes" in uploads["/etc/frr/daemons"]
+    image = bgp.one("docker:index/remoteImage:RemoteImage", "frr0-image")
+    assert image.inputs["name"] == "quay.io/frrouting/frr:10.7.0"
+
+
+def test_nodes_route_the_pod_supernet_via_frr(bgp: Evaluation) -> None:
+    routes = [r for r in bgp.by_type(COMMAND) if r.name.startswith("routes-")]
+    assert len(routes) == 3
+    assert {r.inputs["environment"]["LAB_ROUTES"] for r in routes} == {"10.10.0.0/16 via 172.30.5.254"}
+
+
+def test_two_routers_peer_with_every_node_and_share_the_route() -> None:
+    ev = evaluate("bgp", with_bgp(routers=2))
+    frrs = sorted(c.inputs["name"] for c in ev.by_type(CONTAINER) if c.name.startswith("frr"))
+    assert frrs == ["lab-bgp-frr0", "lab-bgp-frr1"]
+    (cluster_config,) = crs(ev, "CiliumBGPClusterConfig")
+    peers = cluster_config.inputs["spec"]["bgpInstances"][0]["peers"]
+    assert [p["peerAddress"] for p in peers] == ["172.30.5.254", "172.30.5.253"]
+    routes = {
+        r.inputs["environment"]["LAB_ROUTES"] for r in ev.by_type(COMMAND) if r.name.startswith("routes-")
+    }
+    assert routes == {"10.10.0.0/16 nexthop via 172.30.5.254 nexthop via 172.30.5.253"}
+
+
+def test_different_node_asns_get_one_cluster_config_each_and_multipath_relax() -> None:
+    ev = evaluate("bgp", with_bgp(nodeAsn=[65001, 65002, 65002]))
+    configs = {c.inputs["metadata"]["name"]: c.inputs["spec"] for c in crs(ev, "CiliumBGPClusterConfig")}
+    assert set(configs) == {"lab-asn-65001", "lab-asn-65002"}
+    assert configs["lab-asn-65002"]["nodeSelector"]["matchExpressions"][0]["values"] == [
+        "lab-bgp-worker",
+        "lab-bgp-worker2",
+    ]
+    frr = next(c for c in ev.by_type(CONTAINER) if c.name == "frr0-container")
+    conf = next(u["content"] for u in frr.inputs["uploads"] if u["file"] == "/etc/frr/frr.conf")
+    assert "bgp bestpath as-path multipath-relax" in conf
+
+
+@pytest.mark.parametrize("change", [{"routerAsn": 65100}, {"maximumPaths": 2}])
+def test_bgp_changes_touch_only_frr_and_bgp_resources(bgp: Evaluation, change: dict[str, Any]) -> None:
+    diff = changes(bgp, evaluate("bgp", with_bgp(**change)))
+    assert diff
+    for (typ, name), _op in diff.items():
+        assert name.startswith(("frr", "bgp-")), f"{typ} {name} changed"
+    assert (CONTAINER, "frr0-container") in diff

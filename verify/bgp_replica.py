@@ -1,0 +1,601 @@
+"""Real BGP daemons on a bgp replica: the project's rendered FRR config in Debian's FRR, GoBGP on every node.
+
+Why: the BGP checks must be proven against real routing software, not canned JSON (LAB.md §4).
+The router namespace runs zebra and bgpd from the project's own rendered `frr.conf` and `daemons`
+file (loaded the way FRR's images load it: daemons first, then `vtysh -b`); each node namespace
+runs one `gobgpd` (Cilium's BGP control plane embeds GoBGP) that dials the router, as Cilium does,
+and advertises the node's pod CIDR and the shared Service VIP with `gobgp global rib add`. Zebra
+installs what bgpd selects into the router's kernel, ECMP included.
+
+Nothing touches a system FRR or GoBGP: every daemon gets explicit per-instance paths (config,
+pid file, zserv socket, vty socket directory) inside a private runtime directory, GoBGP's gRPC API
+listens on 127.0.0.1 inside its node's namespace on a port of its own, and gobgpd does not listen
+for BGP at all (port -1). `BgpDaemons` stops every process it started (whole process groups) and
+removes its runtime directory, whatever happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import ipaddress
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from lab.config import LabConfig, parse_config
+from lab.frr import FrrRouterSpec, frr_spec, render_frr_files
+from lab.plan import AddressPlan, plan
+from verify import parsers
+from verify.bgp_checks import frr_peer_states, frr_route_nexthops, kernel_nexthops
+from verify.probe import CommandResult, Topology
+from verify.replica import Replica, ReplicaError
+
+T = TypeVar("T")
+
+FRR_BIN = Path("/usr/lib/frr")
+FRR_USER = "frr"
+# FRR's init starts zebra and staticd (and mgmtd from FRR 9 on) whatever `daemons` says; this runner
+# starts zebra and what the file enables among the daemons it knows. staticd is left out: the lab
+# configures no static routes.
+ALWAYS_STARTED = ("zebra",)
+STARTABLE = ("zebra", "bgpd")
+GOBGP_API_BASE_PORT = 50051
+CONVERGE_TIMEOUT = 30.0
+POLL_INTERVAL = 0.2
+STOP_GRACE = 3.0
+ROUTER_SYSCTLS = (
+    ("net.ipv4.ip_forward", "1"),
+    ("net.ipv4.fib_multipath_hash_policy", "1"),  # hash on L4 ports: flows spread across nexthops
+    ("net.ipv4.conf.all.send_redirects", "0"),  # it forwards back onto the network it heard from
+    ("net.ipv4.conf.default.send_redirects", "0"),
+    ("net.ipv4.conf.eth0.send_redirects", "0"),
+)
+
+
+class BgpDaemonError(ReplicaError):
+    """Starting, converging or stopping the BGP daemons failed; the message carries their logs."""
+
+
+def tools_missing() -> list[str]:
+    """What this host lacks to run the daemons (empty when everything is there)."""
+    missing = [str(FRR_BIN / d) for d in STARTABLE if not os.access(FRR_BIN / d, os.X_OK)]
+    missing += [t for t in ("vtysh", "gobgpd", "gobgp", "python3", "tcpdump") if shutil.which(t) is None]
+    return missing
+
+
+def replica_lab_config(replica: Replica, **bgp: Any) -> LabConfig:
+    """A bgp LabConfig describing this replica (same cluster, underlay and pod plan), with `bgp` keys
+    as a stack file spells them (routerAsn, nodeAsn, maximumPaths, vipCidr)."""
+    raw = {
+        "mode": "bgp",
+        "clusterName": replica.cluster,
+        "workers": len(replica.nodes) - 1,
+        "underlaySubnet": str(replica.underlay),
+        "podCidr": str(replica.pod_cidr),
+        "podCidrMaskSize": replica.pod_mask,
+        "bgp": bgp,
+    }
+    return parse_config(raw, f"replica-{replica.cluster}")
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """One node's GoBGP, standing in for Cilium's BGP control plane on that node."""
+
+    node: str
+    namespace: str
+    ip: ipaddress.IPv4Address
+    asn: int
+    api_port: int
+    prefixes: tuple[ipaddress.IPv4Network, ...]  # the node's pod CIDR and the VIP /32
+
+
+@dataclass
+class _Process:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def parse_daemons_file(text: str) -> dict[str, str]:
+    """The shell assignments of an FRR `daemons` file (`bgpd=yes`, `bgpd_options="-A ..."`)."""
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        words = shlex.split(line, comments=True)
+        if len(words) == 1 and "=" in words[0]:
+            name, _, value = words[0].partition("=")
+            values[name] = value
+    return values
+
+
+def daemons_to_start(daemons: Mapping[str, str]) -> list[tuple[str, list[str]]]:
+    """(daemon, options) in start order, as FRR's init reads the `daemons` file."""
+    enabled = [
+        d for d in STARTABLE if d in ALWAYS_STARTED or daemons.get(d, "no").lower() not in ("no", "0", "")
+    ]
+    return [(d, shlex.split(daemons.get(f"{d}_options", ""))) for d in enabled]
+
+
+class BgpDaemons:
+    """FRR in the replica's router namespace and GoBGP on every node, converged, as a context manager.
+
+    `with BgpDaemons(replica, config) as bgp:` starts everything, waits (bounded) until every
+    session is Established and the routes are where they belong, and always stops every daemon
+    it started. `bgp.probe` is the replica seen by the checks: its topology carries the VIP and
+    its vtysh calls on the router reach this FRR instance.
+    """
+
+    def __init__(
+        self,
+        replica: Replica,
+        config: LabConfig,
+        *,
+        spec: FrrRouterSpec | None = None,
+        vip: ipaddress.IPv4Address | None = None,
+        timeout: float = CONVERGE_TIMEOUT,
+        log_dir: Path | None = None,
+    ) -> None:
+        """Validate that config describes this replica before anything starts.
+
+        spec: the router's spec (default: `frr_spec(config, plan, 0)`); replace fields on it to
+            run a variant, e.g. `ebgp_requires_policy=True`.
+        vip: the Service VIP every node advertises (default: the first host of bgp.vipCidr).
+        log_dir: where the daemons' logs and configs are copied on stop (default: not kept).
+        """
+        if config.bgp is None:
+            raise ValueError(f"config of stack {config.stack!r} is mode {config.mode}, not bgp")
+        if not replica.has_router:
+            raise ValueError(f"a {replica.mode!r} replica has no router namespace; build mode 'bgp'")
+        if replica.router_static_routes:
+            raise ValueError(
+                "build the replica with router_static_routes=False: static routes to the pod CIDRs would "
+                "outrank (kernel routes) what BGP installs"
+            )
+        self.replica = replica
+        self.config = config
+        self.plan: AddressPlan = plan(config)
+        self.spec = spec if spec is not None else frr_spec(config, self.plan, 0)
+        self._match_replica()
+        self.vip = vip if vip is not None else next(iter(config.bgp.vip_cidr.hosts()))
+        if vip is not None and vip not in config.bgp.vip_cidr:
+            raise ValueError(f"VIP {vip} is outside bgp.vipCidr {config.bgp.vip_cidr}")
+        self.timeout = timeout
+        self.log_dir = log_dir
+        self.files = render_frr_files(self.spec)
+        self.speakers = tuple(self._plan_speakers())
+        self.runtime: Path | None = None
+        self.converge_seconds: float | None = None
+        self._processes: dict[str, _Process] = {}
+        self._vip_nodes: list[str] = []
+
+    # --- the plan --------------------------------------------------------------------------------
+
+    def _match_replica(self) -> None:
+        rep, planned = self.replica, self.plan
+        problems = []
+        if [n.name for n in planned.nodes] != [n.name for n in rep.nodes]:
+            problems.append(f"nodes {[n.name for n in planned.nodes]} vs {[n.name for n in rep.nodes]}")
+        if planned.underlay != rep.underlay:
+            problems.append(f"underlay {planned.underlay} vs {rep.underlay}")
+        if self.spec.router_id != rep.router_ip:
+            problems.append(f"router {self.spec.router_id} vs {rep.router_ip}")
+        if [n.pod_cidr for n in planned.nodes] != [n.pod_cidr for n in rep.nodes]:
+            problems.append("pod CIDRs differ")
+        if problems:
+            raise ValueError(
+                "the lab config does not describe this replica (build it with replica_lab_config): "
+                + "; ".join(problems)
+            )
+
+    def _plan_speakers(self) -> list[Speaker]:
+        speakers = []
+        for planned, node in zip(self.plan.nodes, self.replica.nodes, strict=True):
+            assert planned.asn is not None  # mode bgp: every node has one
+            speakers.append(
+                Speaker(
+                    node=node.name,
+                    namespace=node.namespace,
+                    ip=node.ip,
+                    asn=planned.asn,
+                    api_port=GOBGP_API_BASE_PORT + node.index,
+                    prefixes=(node.pod_cidr, ipaddress.IPv4Network(f"{self.vip}/32")),
+                )
+            )
+        return speakers
+
+    def speaker(self, node: str) -> Speaker:
+        for s in self.speakers:
+            if s.node == node:
+                return s
+        raise KeyError(f"no speaker on {node!r}; nodes: {[s.node for s in self.speakers]}")
+
+    def gobgpd_config(self, speaker: Speaker) -> str:
+        """gobgpd's TOML: dial the router (port 179) from the node IP, never listen (port -1)."""
+        spec = self.spec
+        return (
+            "[global.config]\n"
+            f"  as = {speaker.asn}\n"
+            f'  router-id = "{speaker.ip}"\n'
+            "  port = -1\n"
+            "\n"
+            "[[neighbors]]\n"
+            "  [neighbors.config]\n"
+            f'    neighbor-address = "{spec.router_id}"\n'
+            f"    peer-as = {spec.asn}\n"
+            "  [neighbors.timers.config]\n"
+            "    connect-retry = 1\n"
+            f"    hold-time = {spec.hold}\n"
+            f"    keepalive-interval = {spec.keepalive}\n"
+            "  [neighbors.transport.config]\n"
+            f'    local-address = "{speaker.ip}"\n'
+            "  [[neighbors.afi-safis]]\n"
+            "    [neighbors.afi-safis.config]\n"
+            '      afi-safi-name = "ipv4-unicast"\n'
+        )
+
+    @property
+    def frr_dir(self) -> Path:
+        if self.runtime is None:
+            raise BgpDaemonError("the daemons are not running")
+        return self.runtime / "frr"
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def __enter__(self) -> BgpDaemons:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> BgpDaemons:
+        """Start FRR and every speaker, then wait until converged; on any failure, stop everything."""
+        if os.geteuid() != 0:
+            raise BgpDaemonError("the BGP daemons run in network namespaces: run as root")
+        missing = tools_missing()
+        if missing:
+            raise BgpDaemonError(f"missing on this host: {', '.join(missing)} (Debian: frr, gobgpd, tcpdump)")
+        if self.runtime is not None:
+            raise BgpDaemonError("already started")
+        started = time.monotonic()
+        self.runtime = Path(tempfile.mkdtemp(prefix=f"{self.replica.prefix}bgp-"))
+        try:
+            self.runtime.chmod(0o711)  # FRR drops to user frr and must reach its own subdirectory
+            self._prepare_router()
+            self._prepare_nodes()
+            # Speakers first: GoBGP waits 5-9 s before its first dial, FRR boots meanwhile.
+            for speaker in self.speakers:
+                self._start_speaker(speaker)
+            self._start_frr()
+            for speaker in self.speakers:
+                self._advertise(speaker)
+            self._wait(self._converged, self.timeout, "the BGP lab to converge")
+        except BaseException:
+            self.stop()
+            raise
+        self.converge_seconds = time.monotonic() - started
+        return self
+
+    def stop(self) -> None:
+        """Stop every daemon this instance started and remove what it added; idempotent."""
+        try:
+            for name in reversed(list(self._processes)):
+                self._end(self._processes.pop(name))
+        finally:
+            with contextlib.suppress(ReplicaError, OSError):
+                # zebra removes its routes when it exits cleanly; make sure no `proto bgp` is left.
+                self.replica.router_exec(["ip", "route", "flush", "proto", "bgp"])
+            for node in self._vip_nodes:
+                self.replica.node_exec(node, ["ip", "addr", "del", f"{self.vip}/32", "dev", "lo"])
+            self._vip_nodes = []
+            if self.runtime is not None:
+                if self.log_dir is not None:
+                    shutil.copytree(self.runtime, self.log_dir, dirs_exist_ok=True, ignore=_sockets)
+                shutil.rmtree(self.runtime, ignore_errors=True)
+                self.runtime = None
+
+    def stop_speaker(self, node: str) -> float:
+        """Stop one node's GoBGP (as if Cilium's agent died); returns seconds until FRR dropped it."""
+        speaker = self.speaker(node)
+        process = self._processes.pop(f"gobgpd {node}", None)
+        if process is None:
+            raise BgpDaemonError(f"no running speaker on {node}")
+        started = time.monotonic()
+        self._end(process)
+
+        def dropped() -> tuple[bool, str]:
+            state = self._peer_states().get(str(speaker.ip))
+            return state != "Established", f"{speaker.ip} still {state}"
+
+        self._wait(dropped, self.spec.hold + 5.0, f"FRR to drop {node}'s session")
+        return time.monotonic() - started
+
+    # --- the router ------------------------------------------------------------------------------
+
+    def _prepare_router(self) -> None:
+        settings = [f"{k}={v}" for k, v in ROUTER_SYSCTLS]
+        self._must(self.replica.router_exec(["sysctl", "-q", "-w", *settings]))
+
+    def _prepare_nodes(self) -> None:
+        """Every node holds the VIP on lo, so traffic ECMP sends it is consumed, as Cilium's LB does."""
+        for speaker in self.speakers:
+            self._must(
+                self.replica.node_exec(speaker.node, ["ip", "addr", "replace", f"{self.vip}/32", "dev", "lo"])
+            )
+            self._vip_nodes.append(speaker.node)
+
+    def _start_frr(self) -> None:
+        """Daemons from the rendered `daemons` file, then the rendered frr.conf through `vtysh -b`."""
+        frr = self.frr_dir
+        frr.mkdir(mode=0o750)
+        for name, content in self.files.items():
+            (frr / name).write_text(content)
+        to_start = daemons_to_start(parse_daemons_file(self.files["daemons"]))
+        for daemon, _ in to_start:
+            (frr / f"{daemon}.conf").touch()  # its own file stays empty: frr.conf is loaded by vtysh -b
+        for path in (frr, *frr.iterdir()):
+            shutil.chown(path, FRR_USER, FRR_USER)
+        for daemon, options in to_start:
+            argv = [
+                str(FRR_BIN / daemon),
+                *options,
+                "-u",
+                FRR_USER,
+                "-g",
+                FRR_USER,
+                "-f",
+                str(frr / f"{daemon}.conf"),
+                "-i",
+                str(frr / f"{daemon}.pid"),
+                "-z",
+                str(frr / "zserv.api"),
+                "--vty_socket",
+                str(frr),
+            ]
+            self._spawn(daemon, self.replica.router_namespace, argv, frr / f"{daemon}.log")
+            self._wait(_exists(frr / f"{daemon}.vty"), 10.0, f"{daemon} to open its vty socket")
+        booted = self.replica.router_exec(
+            ["vtysh", "--config_dir", str(frr), "--vty_socket", str(frr), "-b"], timeout=30
+        )
+        if not booted.ok:
+            raise BgpDaemonError(f"vtysh -b rejected the rendered frr.conf: {booted.stdout}{booted.stderr}")
+
+    def router_vtysh(self, command: str) -> CommandResult:
+        """`vtysh -c <command>` against this FRR instance."""
+        return self.replica.router_exec(["vtysh", "--vty_socket", str(self.frr_dir), "-c", command])
+
+    # --- the speakers ----------------------------------------------------------------------------
+
+    def _start_speaker(self, speaker: Speaker) -> None:
+        assert self.runtime is not None
+        workdir = self.runtime / f"gobgp-{speaker.node}"
+        workdir.mkdir(mode=0o700)
+        conf = workdir / "gobgpd.toml"
+        conf.write_text(self.gobgpd_config(speaker))
+        argv = [
+            "gobgpd",
+            "-f",
+            str(conf),
+            "-t",
+            "toml",
+            "--api-hosts",
+            f"127.0.0.1:{speaker.api_port}",
+            "--pprof-disable",
+            "--log-plain",
+            "--log-level",
+            "info",
+        ]
+        self._spawn(f"gobgpd {speaker.node}", speaker.namespace, argv, workdir / "gobgpd.log")
+
+    def gobgp(self, node: str, argv: Sequence[str]) -> CommandResult:
+        """The `gobgp` CLI against one node's gobgpd API."""
+        speaker = self.speaker(node)
+        return self.replica.node_exec(node, ["gobgp", "-p", str(speaker.api_port), *argv])
+
+    def _advertise(self, speaker: Speaker) -> None:
+        """The node's pod CIDR and the VIP, next hop = the node's IP, as Cilium advertises them."""
+
+        def api_up() -> tuple[bool, str]:
+            result = self.gobgp(speaker.node, ["global"])
+            return result.ok, result.stderr.strip()
+
+        self._wait(api_up, 10.0, f"gobgpd on {speaker.node} to answer on its API")
+        for prefix in speaker.prefixes:
+            add = ["global", "rib", "add", "-a", "ipv4", str(prefix), "nexthop", str(speaker.ip)]
+            self._must(self.gobgp(speaker.node, add))
+
+    # --- convergence -----------------------------------------------------------------------------
+
+    def _peer_states(self) -> dict[str, str]:
+        result = self.router_vtysh("show bgp summary json")
+        if not result.ok:
+            return {}
+        try:
+            return frr_peer_states(json.loads(result.stdout))
+        except (json.JSONDecodeError, parsers.ParseError):
+            return {}
+
+    def _converged(self) -> tuple[bool, str]:
+        """Sessions up, every speaker's routes sent; and, when policy lets them in, where they belong."""
+        states = self._peer_states()
+        down = [
+            f"{s.node} {states.get(str(s.ip), 'absent')}"
+            for s in self.speakers
+            if states.get(str(s.ip)) != "Established"
+        ]
+        if down:
+            return False, f"sessions not Established: {down}"
+        for s in self.speakers:
+            sent = self.gobgp(s.node, ["neighbor", str(self.spec.router_id), "adj-out", "-a", "ipv4"])
+            missing = [str(p) for p in s.prefixes if str(p) not in sent.stdout]
+            if missing:
+                return False, f"{s.node} has not sent {missing} yet"
+        if self.spec.ebgp_requires_policy:
+            return self._updates_received()
+        return self._routes_in_place()
+
+    def _updates_received(self) -> tuple[bool, str]:
+        """With RFC 8212 on FRR drops what arrives; converged once every peer's UPDATEs have arrived."""
+        result = self.router_vtysh("show bgp neighbors json")
+        try:
+            neighbors = json.loads(result.stdout) if result.ok else {}
+        except json.JSONDecodeError:
+            neighbors = {}
+        waiting = [
+            s.node
+            for s in self.speakers
+            if int(((neighbors.get(str(s.ip)) or {}).get("messageStats") or {}).get("updatesRecv", 0)) < 1
+        ]
+        return not waiting, f"no UPDATE received yet from {waiting}"
+
+    def _routes_in_place(self) -> tuple[bool, str]:
+        result = self.router_vtysh("show ip route json")
+        if not result.ok:
+            return False, f"show ip route json failed: {result.stderr.strip()}"
+        routes = json.loads(result.stdout)
+        for s in self.speakers:
+            _, hops = frr_route_nexthops(routes, s.prefixes[0])
+            if hops != [str(s.ip)]:
+                return False, f"{s.prefixes[0]} via {hops}, not yet via {s.ip}"
+        vip = ipaddress.IPv4Network(f"{self.vip}/32")
+        want = min(len(self.speakers), self.spec.maximum_paths)
+        _, hops = frr_route_nexthops(routes, vip)
+        if len(hops) != want:
+            return False, f"{vip} has {len(hops)} nexthops in FRR, waiting for {want}"
+        kernel = self.replica.router_exec(["ip", "-j", "route", "show", str(vip)])
+        gateways = kernel_nexthops(kernel.stdout) if kernel.ok else []
+        return len(gateways) == want, f"{vip} has {len(gateways)} kernel nexthops, waiting for {want}"
+
+    # --- processes -------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, namespace: str, argv: Sequence[str], log: Path) -> None:
+        """Start argv in a namespace, in its own process group (so stopping it takes all of it)."""
+        with log.open("wb") as handle:
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", namespace, *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._processes[name] = _Process(name, proc, log)
+        time.sleep(0.05)
+        if proc.poll() is not None:
+            raise BgpDaemonError(f"{name} exited at once ({proc.returncode}): {_tail(log)}")
+
+    @staticmethod
+    def _end(process: _Process) -> None:
+        """SIGTERM to its process group, SIGKILL if it lingers; signalled only while not yet reaped,
+        so the group id is still this daemon's."""
+        proc = process.proc
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if proc.poll() is not None:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(STOP_GRACE)
+        proc.wait()
+
+    def _wait(self, done: Callable[[], tuple[bool, str]], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            ok, why = done()
+            if ok:
+                return
+            for process in self._processes.values():
+                if process.proc.poll() is not None:
+                    raise BgpDaemonError(
+                        f"{process.name} died ({process.proc.returncode}): {_tail(process.log)}"
+                    )
+            if time.monotonic() >= deadline:
+                logs = "\n".join(f"--- {p.name}:\n{_tail(p.log)}" for p in self._processes.values())
+                raise BgpDaemonError(f"timed out after {timeout:g}s waiting for {what}: {why}\n{logs}")
+            time.sleep(POLL_INTERVAL)
+
+    def _must(self, result: CommandResult) -> CommandResult:
+        if not result.ok:
+            raise BgpDaemonError(f"{result.describe()}: {result.stderr.strip() or result.stdout.strip()}")
+        return result
+
+    # --- what the checks see ---------------------------------------------------------------------
+
+    @property
+    def probe(self) -> BgpProbe:
+        return BgpProbe(self)
+
+
+class BgpProbe:
+    """The replica as the BGP checks see it: the VIP in the topology, vtysh reaching this FRR.
+
+    In the kind lab the router name leads to the FRR container, whose vtysh finds its daemons on
+    the default paths; here the same `vtysh -c ...` argv gets this instance's socket directory.
+    """
+
+    def __init__(self, daemons: BgpDaemons) -> None:
+        self._daemons = daemons
+        self._replica = daemons.replica
+        base = self._replica.topology
+        self.topology: Topology = dataclasses.replace(
+            base,
+            extra={**base.extra, "bgp.vip": str(daemons.vip)},
+        )
+
+    def node_exec(self, node: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
+        argv = list(argv)
+        if node == self.topology.extra.get("router") and argv[:1] == ["vtysh"]:
+            argv = ["vtysh", "--vty_socket", str(self._daemons.frr_dir), *argv[1:]]
+        return self._replica.node_exec(node, argv, timeout)
+
+    def pod_exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
+        return self._replica.pod_exec(pod, argv, timeout)
+
+    def kube_get(self, resource: str) -> CommandResult:
+        return self._replica.kube_get(resource)
+
+    def capture(
+        self,
+        node: str,
+        interface: str,
+        bpf_filter: str,
+        traffic: Callable[[], T],
+        out: Path,
+        count: int | None = None,
+        timeout: float = 10.0,
+    ) -> tuple[Path, T]:
+        return self._replica.capture(node, interface, bpf_filter, traffic, out, count, timeout)
+
+
+def _exists(path: Path) -> Callable[[], tuple[bool, str]]:
+    return lambda: (path.exists(), f"{path} does not exist yet")
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no log: {exc})"
+
+
+def _sockets(directory: str, names: list[str]) -> list[str]:
+    """copytree filter: leave out sockets (vty, zserv), which cannot be copied."""
+    return [n for n in names if Path(directory, n).is_socket()]
