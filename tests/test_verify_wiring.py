@@ -20,7 +20,9 @@ def test_one_command_per_check_of_the_stack(stack: str) -> None:
     assert wired == {c.id for c in catalogue.for_stack(stack)}
     ready = ev.one(COMMAND, "cilium-ready")
     pods = ev.by_type("kubernetes:core/v1:Pod")
-    sidecars = [c for c in ev.by_type("docker:index/container:Container") if c.name.startswith("verify-tools-")]
+    sidecars = [
+        c for c in ev.by_type("docker:index/container:Container") if c.name.startswith("verify-tools-")
+    ]
     # One per node, and one per FRR router (bgp) for tcpdump and python in the router's namespace.
     assert len(sidecars) == (4 if stack == "bgp" else 3)
     for r in ev.by_type(COMMAND):
