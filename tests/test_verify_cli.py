@@ -126,3 +126,23 @@ def test_a_check_fails_when_the_budget_runs_out(tmp_path: Path) -> None:
 
 def test_the_absence_claim_never_retries() -> None:
     assert catalogue.by_id("static.fails-without-routes").settle_seconds == 0
+
+
+def _write_one(args: tuple[str, str]) -> None:
+    artifacts, check_id = args
+    verdict = Verdict(check_id)
+    verdict.expect(True, "holds")
+    report.write_verdict(Path(artifacts), catalogue.by_id(check_id), verdict)
+    report.write_report(Path(artifacts), "static", "static")
+
+
+def test_parallel_checks_leave_a_complete_report(tmp_path: Path) -> None:
+    """Checks run as parallel resources; the last report written must show every verdict."""
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
+    ids = [c.id for c in catalogue.for_stack("static")]
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        list(pool.map(_write_one, [(str(tmp_path), i) for i in ids * 3]))
+    text = (tmp_path / "report.md").read_text()
+    assert f"{len(ids)} of {len(ids)} checks passed" in text
+    assert not list(tmp_path.glob("**/.*.tmp"))

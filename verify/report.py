@@ -6,8 +6,12 @@ Each check runs as its own Pulumi resource, so verdicts are written one by one u
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +40,29 @@ def verdict_record(check: Check, verdict: Verdict) -> dict[str, Any]:
     }
 
 
+def _atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file and rename: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _report_lock(artifacts: Path) -> Iterator[None]:
+    """Checks run as parallel Pulumi resources: one writer of report.md at a time."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    with (artifacts / ".report.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def write_verdict(artifacts: Path, check: Check, verdict: Verdict) -> Path:
     path = artifacts / "checks" / f"{verdict.check}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(verdict_record(check, verdict), indent=2) + "\n")
+    _atomic_write(path, json.dumps(verdict_record(check, verdict), indent=2) + "\n")
     return path
 
 
@@ -67,8 +90,10 @@ def render_report(stack: str, mode: str, records: list[dict[str, Any]]) -> str:
 
 
 def write_report(artifacts: Path, stack: str, mode: str) -> Path:
+    """Re-render report.md from every verdict on disk (under a lock, so the last writer sees all)."""
     path = artifacts / "report.md"
-    path.write_text(render_report(stack, mode, load_verdicts(artifacts)))
+    with _report_lock(artifacts):
+        _atomic_write(path, render_report(stack, mode, load_verdicts(artifacts)))
     return path
 
 
