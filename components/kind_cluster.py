@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
-import json
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_command as command
@@ -14,6 +11,7 @@ import pulumi_kubernetes as k8s
 
 from lab import kind_config
 from lab.config import LabConfig
+from lab.inventory import parse_node_ips
 from lab.plan import UNDERLAY_MTU, AddressPlan
 from lab.scripts import INTERPRETER, script
 
@@ -27,23 +25,6 @@ class KindClusterArgs:
 def kubeconfig_path(config: LabConfig) -> str:
     """Where kind writes the lab's kubeconfig: relative to the project, never the user's ~/.kube/config."""
     return f"artifacts/{config.stack}/kubeconfig"
-
-
-def parse_node_ips(inspect_json: str, node_names: list[str], network: str) -> dict[str, str]:
-    """Node name -> underlay IP, from `docker network inspect --format '{{json .Containers}}'`."""
-    containers: dict[str, dict[str, Any]] = json.loads(inspect_json or "{}") or {}
-    found = {
-        c["Name"]: str(ipaddress.ip_interface(c["IPv4Address"]).ip)
-        for c in containers.values()
-        if c.get("IPv4Address")
-    }
-    missing = [n for n in node_names if n not in found]
-    if missing:
-        raise ValueError(
-            f"kind nodes {', '.join(missing)} are not attached to docker network {network}; "
-            f"inspect with: docker network inspect {network}"
-        )
-    return {n: found[n] for n in node_names}
 
 
 class KindCluster(pulumi.ComponentResource):

@@ -15,10 +15,10 @@ from components.cilium_release import CiliumRelease
 from components.kind_cluster import KindCluster
 from components.test_workloads import TestWorkloads
 from lab.config import LabConfig
-from lab.plan import LABEL_STACK, UNDERLAY_MTU, AddressPlan
+from lab.plan import LABEL_STACK, AddressPlan
 from lab.scripts import INTERPRETER, script
 from verify import catalogue, checks
-from verify.kind import TOOLS_IMAGE, sidecar_name
+from verify.kind import TOOLS_IMAGE, sidecar_name, topology_spec
 
 
 @dataclass(frozen=True)
@@ -37,29 +37,6 @@ class VerifyArgs:
 
 def artifacts_dir(config: LabConfig) -> str:
     return f"artifacts/{config.stack}"
-
-
-def topology_spec(
-    config: LabConfig, plan: AddressPlan, node_ips: dict[str, str], routes: list[dict[str, str]]
-) -> str:
-    """What the program knows about the lab, for the probe (LAB_TOPOLOGY): sorted, deterministic JSON."""
-    spec: dict[str, Any] = {
-        "mode": config.mode.value,
-        "nodes": [
-            {"name": n.name, "ip": node_ips[n.name], "podCidr": str(n.pod_cidr) if n.pod_cidr else None}
-            for n in plan.nodes
-        ],
-        "routes": sorted(routes, key=lambda r: (r["node"], r["dest"])),
-        "underlayMtu": UNDERLAY_MTU,
-        "extra": {"pool_cidr": str(config.pod_cidr), "pool_mask": str(config.pod_mask)},
-    }
-    if plan.router_names:
-        spec["extra"] |= {
-            "router": plan.router_names[0],
-            "routers": ",".join(plan.router_names),
-            "bgp.vip": str(plan.vip),
-        }
-    return json.dumps(spec, sort_keys=True)
 
 
 class Verify(pulumi.ComponentResource):

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from components.verify import topology_spec
 from lab.config import parse_config
 from lab.plan import plan
 from verify import catalogue, kind
 from verify.checks import Context, Status
+from verify.kind import topology_spec
 from verify.replica import Replica
 
 pytestmark = pytest.mark.skipif(

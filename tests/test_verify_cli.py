@@ -146,3 +146,18 @@ def test_parallel_checks_leave_a_complete_report(tmp_path: Path) -> None:
     text = (tmp_path / "report.md").read_text()
     assert f"{len(ids)} of {len(ids)} checks passed" in text
     assert not list(tmp_path.glob("**/.*.tmp"))
+
+
+def test_run_against_a_stack_that_is_not_up_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docker = tmp_path / "docker"
+    docker.write_text('#!/bin/sh\necho "Error: No such network: $5" >&2\nexit 1\n')
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.delenv("LAB_TOPOLOGY", raising=False)
+    assert main(["run", "--stack", "overlay"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "cannot reach the overlay lab" in err and "is stack overlay up?" in err and "cdl-lab-overlay" in err
+    )

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lab.config import LabConfig
+from lab.plan import UNDERLAY_MTU, AddressPlan
 from verify.parsers import parse_ciliumnode_pools, parse_kube_list
 from verify.probe import CommandResult, DeclaredRoute, NodeInfo, PodInfo, Topology
 
@@ -163,6 +165,49 @@ def _wait_listening(proc: subprocess.Popen[bytes], timeout: float) -> None:
             return
     proc.kill()
     raise OSError(f"tcpdump did not start listening: {seen.decode(errors='replace').strip() or 'no output'}")
+
+
+def topology_spec(
+    config: LabConfig, plan: AddressPlan, node_ips: dict[str, str], routes: list[dict[str, str]]
+) -> str:
+    """What the program knows about the lab, for the probe (LAB_TOPOLOGY): sorted, deterministic JSON."""
+    spec: dict[str, Any] = {
+        "mode": config.mode.value,
+        "nodes": [
+            {"name": n.name, "ip": node_ips[n.name], "podCidr": str(n.pod_cidr) if n.pod_cidr else None}
+            for n in plan.nodes
+        ],
+        "routes": sorted(routes, key=lambda r: (r["node"], r["dest"])),
+        "underlayMtu": UNDERLAY_MTU,
+        "extra": {"pool_cidr": str(config.pod_cidr), "pool_mask": str(config.pod_mask)},
+    }
+    if plan.router_names:
+        spec["extra"] |= {
+            "router": plan.router_names[0],
+            "routers": ",".join(plan.router_names),
+            "bgp.vip": str(plan.vip),
+        }
+    return json.dumps(spec, sort_keys=True)
+
+
+def spec_from_host(config: LabConfig, plan: AddressPlan) -> str:
+    """LAB_TOPOLOGY for a lab running on this Docker host, read the way the program reads it.
+
+    For `python -m verify run --stack S` by hand: node IPs from `docker network inspect`, and the
+    routes the stack declares (static), computed as the program computes them.
+    """
+    from lab.inventory import parse_node_ips  # noqa: PLC0415 (only the by-hand path needs these)
+    from lab.modes import Mode  # noqa: PLC0415
+    from lab.routes import static_routes  # noqa: PLC0415
+
+    inspect = _run(
+        "host", ["docker", "network", "inspect", "--format", "{{json .Containers}}", plan.network_name], 60.0
+    )
+    if not inspect.ok:
+        raise OSError(f"is stack {config.stack} up? {inspect.describe()}: {inspect.stderr.strip()}")
+    ips = parse_node_ips(inspect.stdout, [n.name for n in plan.nodes], plan.network_name)
+    routes = static_routes(config, plan, ips).declared() if config.mode is Mode.STATIC else []
+    return topology_spec(config, plan, ips, routes)
 
 
 def topology_from_env(raw: str, discovered_pods: str, ciliumnodes: str | None) -> Topology:

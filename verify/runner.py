@@ -59,19 +59,26 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.kind:
+    if not args.replica:
+        from lab.cleanup import stack_config  # noqa: PLC0415 (only the kind path needs the stack)
+        from lab.plan import plan  # noqa: PLC0415
         from verify import kind  # noqa: PLC0415 (only the kind path needs Docker)
 
-        topology_json = os.environ.get("LAB_TOPOLOGY")
-        if not topology_json:
-            print(
-                "error: --kind needs LAB_TOPOLOGY (set by the Verify resource; see components/verify.py)",
-                file=sys.stderr,
-            )
+        if not args.stack:
+            print("error: name the lab: --stack S (a running stack) or --replica MODE", file=sys.stderr)
             return 2
-        kind_probe = kind.connect(args.control_plane, topology_json)
+        config = stack_config(args.stack)
+        lab_plan = plan(config)
+        # Under `pulumi up` the Verify resource hands over LAB_TOPOLOGY; by hand, read the host.
+        try:
+            topology_json = os.environ.get("LAB_TOPOLOGY") or kind.spec_from_host(config, lab_plan)
+            kind_probe = kind.connect(args.control_plane or lab_plan.control_plane.name, topology_json)
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot reach the {args.stack} lab: {exc}", file=sys.stderr)
+            return 2
         selected = _select(kind_probe.topology.mode, args.check)
-        verdicts = run_checks(kind_probe, args.stack, selected, Path(args.artifacts), settle=True)
+        artifacts = Path(args.artifacts or f"artifacts/{args.stack}")
+        verdicts = run_checks(kind_probe, args.stack, selected, artifacts, settle=True)
     else:
         from verify import replica  # noqa: PLC0415 (only the replica path needs root and iproute2)
 
@@ -109,16 +116,18 @@ def add_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("run", help="run a stack's checks against a running lab or a replica")
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument(
-        "--kind", action="store_true", help="a running kind lab (LAB_TOPOLOGY from the Verify resource)"
-    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--kind", action="store_true", help="a running kind lab (the default; needs --stack)")
     where.add_argument(
         "--replica", metavar="MODE", choices=checks.ALL_STACKS, help="build a replica of MODE and check it"
     )
-    parser.add_argument("--stack", default="", help="stack name (for the report; --kind)")
+    parser.add_argument(
+        "--stack", default="", help="the running stack to check (its stack file names the cluster)"
+    )
     parser.add_argument("--check", action="append", default=[], help="run only this check (repeatable)")
-    parser.add_argument("--control-plane", default="", help="the control-plane node container (--kind)")
+    parser.add_argument(
+        "--control-plane", default="", help="the control-plane container (default: from the stack)"
+    )
     parser.add_argument(
         "--artifacts", default="", help="where pcaps and report.md go (default artifacts/<stack>)"
     )
