@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_command as command
 import pulumi_kubernetes as k8s
 
 from components.cilium_release import CiliumRelease
 from components.kind_cluster import KindCluster
 from lab.config import LabConfig
 from lab.plan import AddressPlan
+from lab.scripts import INTERPRETER, script
 from verify.kind import TOOLS_IMAGE
 
 API = "cilium.io/v2"
@@ -121,6 +123,17 @@ class BgpPeering(pulumi.ComponentResource):
                 opts=in_cluster,
             )
 
+        # One ECMP path per node means the control plane advertises the VIP too (see the script).
+        self.control_plane_included = command.local.Command(
+            f"{name}-include-control-plane",
+            create=script("bgp/include-control-plane"),
+            interpreter=INTERPRETER,
+            environment={"LAB_CONTROL_PLANE": cluster.control_plane},
+            triggers=[cluster.cluster.id],
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[args.cilium.ready], deleted_with=cluster.cluster
+            ),
+        )
         self.resources = [
             custom("CiliumBGPPeerConfig", "lab-frr", PEER_CONFIG),
             custom("CiliumBGPAdvertisement", "lab-advertisements", ADVERTISEMENTS, ADVERTISE_LABEL),
@@ -201,7 +214,8 @@ class BgpPeering(pulumi.ComponentResource):
                 ports=[k8s.core.v1.ServicePortArgs(port=80, target_port=ECHO_PORT, protocol="TCP")],
             ),
             opts=pulumi.ResourceOptions.merge(
-                in_cluster, pulumi.ResourceOptions(depends_on=[self.echo, *self.resources])
+                in_cluster,
+                pulumi.ResourceOptions(depends_on=[self.echo, *self.resources, self.control_plane_included]),
             ),
         )
         self.register_outputs({"vip": self.vip})

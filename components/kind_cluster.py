@@ -72,6 +72,9 @@ class KindCluster(pulumi.ComponentResource):
         self.cluster = command.local.Command(
             f"{name}-cluster",
             create=script("kind/create"),
+            # Editing a script (even a comment) must not rebuild the cluster: only what shapes it
+            # (kind config, environment, triggers) replaces it; anything else updates in place.
+            update=script("noop"),
             delete=script("kind/delete"),
             interpreter=INTERPRETER,
             stdin=kind_config.render(config),
@@ -88,7 +91,7 @@ class KindCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[self.network],
-                replace_on_changes=["*"],
+                replace_on_changes=["stdin", "environment", "triggers"],
                 delete_before_replace=True,  # the new cluster reuses the name
             ),
         )

@@ -77,7 +77,14 @@ class Verify(pulumi.ComponentResource):
                     docker.ContainerLabelArgs(label=f"{LABEL_STACK}.joins", value=owner.id),
                 ],
                 opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=[owner], replace_on_changes=["*"], delete_before_replace=True
+                    parent=self,
+                    depends_on=[owner],
+                    replace_on_changes=["*"],
+                    delete_before_replace=True,
+                    # Docker reports network_mode back as container:<id>, not <name>: without this
+                    # every `up` would see a change and rebuild the sidecar. The label above
+                    # already replaces it when its owner is replaced.
+                    ignore_changes=["networkMode"],
                 ),
             )
 

@@ -9,6 +9,7 @@ something is left: the e2e sweep); without it, leftovers are removed, in depende
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -67,6 +68,10 @@ def _names(run: Runner, argv: Sequence[str]) -> list[str]:
     return sorted({line.strip() for line in result.stdout.splitlines() if line.strip()})
 
 
+def has_kubectl() -> bool:
+    return shutil.which("kubectl") is not None
+
+
 def find(stack: str, cluster: str, run: Runner = _run) -> Leftovers:
     label = f"label={LABEL_STACK}={stack}"
     clusters = [c for c in _names(run, ["kind", "get", "clusters"]) if c == cluster]
@@ -76,8 +81,12 @@ def find(stack: str, cluster: str, run: Runner = _run) -> Leftovers:
         ["docker", "ps", "-a", "--filter", f"label={KIND_CLUSTER_LABEL}={cluster}", "--format", "{{.Names}}"],
     )
     networks = _names(run, ["docker", "network", "ls", "--filter", label, "--format", "{{.Name}}"])
-    contexts = run(["kubectl", "config", "get-contexts", "-o", "name"])
-    kube = [c for c in contexts.stdout.split() if c == f"kind-{cluster}"] if contexts.returncode == 0 else []
+    kube: list[str] = []
+    if has_kubectl():  # optional: without kubectl there is no kubeconfig of ours to clean either
+        contexts = run(["kubectl", "config", "get-contexts", "-o", "name"])
+        kube = (
+            [c for c in contexts.stdout.split() if c == f"kind-{cluster}"] if contexts.returncode == 0 else []
+        )
     return Leftovers(clusters, sorted(set(containers)), networks, kube)
 
 
@@ -101,8 +110,9 @@ def main(argv: Sequence[str] | None = None, run: Runner = _run) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True)
     parser.add_argument("--check", action="store_true", help="only report; exit 1 if anything is left")
+    parser.add_argument("--cluster", help="the kind cluster name (default: from the stack file)")
     args = parser.parse_args(argv)
-    cluster = cluster_name(args.stack)
+    cluster = args.cluster or cluster_name(args.stack)
     found = find(args.stack, cluster, run)
     if not found:
         print(f"nothing of stack {args.stack} (cluster {cluster}) is left")

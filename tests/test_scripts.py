@@ -153,3 +153,26 @@ def test_values_are_data_not_code(fakes: dict[str, str], tmp_path: Path) -> None
     run("kind/delete", env, tmp_path)
     run("kind/kubeconfig", env, tmp_path)
     assert not marker.exists()
+
+
+def test_control_plane_joins_the_ecmp_set_idempotently(fakes: dict[str, str], tmp_path: Path) -> None:
+    """The exclude-from-external-load-balancers label is removed once; a second run only says so."""
+    bin_dir = Path(fakes["PATH"].split(":")[0])
+    state = Path(fakes["FAKE_STATE"])
+    (bin_dir / "docker").write_text(
+        "#!/bin/bash\n"
+        'echo "docker $*" >> "$FAKE_LOG"\n'
+        'if [[ "$*" == *"--show-labels"* ]]; then cat "$FAKE_STATE/labels" 2>/dev/null; fi\n'
+        'if [[ "$*" == *" label node "* ]]; then : > "$FAKE_STATE/labels"; fi\n'
+    )
+    state.joinpath("labels").write_text(
+        "lab-bgp-control-plane Ready control-plane 1m v1.36.1 node.kubernetes.io/exclude-from-external-load-balancers=\n"
+    )
+    env = {**fakes, "LAB_CONTROL_PLANE": "lab-bgp-control-plane"}
+    for _ in range(2):
+        assert run("bgp/include-control-plane", env, tmp_path).returncode == 0
+    removals = [c for c in calls(env) if " label node " in f" {c} "]
+    assert removals == [
+        "docker exec -- lab-bgp-control-plane kubectl --kubeconfig /etc/kubernetes/admin.conf label node "
+        "lab-bgp-control-plane node.kubernetes.io/exclude-from-external-load-balancers-"
+    ]

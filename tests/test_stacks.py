@@ -91,7 +91,9 @@ def test_kind_cluster_command(stack: tuple[str, Evaluation]) -> None:
         and "kind delete cluster" in cluster.inputs["delete"]
     )
     assert cluster.inputs["triggers"][0] == name
-    assert cluster.replace_on_changes == ["*", "triggers[*]"] or "*" in cluster.replace_on_changes
+    assert {"stdin", "environment", "triggers"} <= set(cluster.replace_on_changes)
+    assert "*" not in cluster.replace_on_changes  # editing a script must not rebuild the cluster
+    assert cluster.inputs["update"].strip().endswith(":")  # ... it updates in place, doing nothing
     assert cluster.delete_before_replace
     network = ev.one(NETWORK)
     assert network.urn in cluster.dependencies
@@ -232,3 +234,15 @@ def test_verify_rerun_reruns_every_check_and_nothing_else() -> None:
     checks = {r.name for r in before.by_type(COMMAND) if r.name.startswith("verify-")}
     assert set(diff) == {(COMMAND, name) for name in checks}
     assert set(diff.values()) == {"replace"}
+
+
+def test_editing_a_kind_script_does_not_replace_the_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components import kind_cluster  # noqa: PLC0415
+
+    before = evaluate("overlay")
+    from lab.scripts import script  # noqa: PLC0415
+
+    monkeypatch.setattr(kind_cluster, "script", lambda name: script(name) + "# a comment\n")
+    after = evaluate("overlay")
+    diff = changes(before, after)
+    assert diff[(COMMAND, "lab-overlay-cluster")] == "update"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -152,19 +153,29 @@ class KindProbe:
 
 
 def _wait_listening(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """tcpdump prints `listening on <if>` once its socket is open: only then is traffic sent."""
-    assert proc.stderr is not None
-    deadline = time.monotonic() + timeout
-    seen = b""
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        seen += line
-        if b"listening on" in line:
-            return
+    """tcpdump prints `listening on <if>` once its socket is open: only then is traffic sent.
+
+    stderr is read on a thread so a capture that never starts (a stalled `docker exec`) fails
+    after `timeout` instead of hanging `pulumi up`.
+    """
+    stderr = proc.stderr
+    assert stderr is not None
+    seen: list[bytes] = []
+    listening = threading.Event()
+
+    def read() -> None:
+        for line in iter(stderr.readline, b""):
+            seen.append(line)
+            if b"listening on" in line:
+                listening.set()
+        listening.set()  # EOF: tcpdump is gone (the check below tells which)
+
+    threading.Thread(target=read, daemon=True).start()
+    if listening.wait(timeout) and any(b"listening on" in line for line in seen):
+        return
     proc.kill()
-    raise OSError(f"tcpdump did not start listening: {seen.decode(errors='replace').strip() or 'no output'}")
+    said = b"".join(seen).decode(errors="replace").strip()
+    raise OSError(f"tcpdump did not start listening within {timeout:g}s: {said or 'no output'}")
 
 
 def topology_spec(

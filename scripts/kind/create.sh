@@ -4,7 +4,9 @@
 # text spliced into this script.
 set -euo pipefail
 
-if kind get clusters 2>/dev/null | grep -qxF -- "$LAB_CLUSTER"; then
+# Listed first, then matched: `grep -q` in a pipe can SIGPIPE kind, which pipefail would count.
+clusters=$(kind get clusters 2>/dev/null || true)
+if grep -qxF -- "$LAB_CLUSTER" <<< "$clusters"; then
   echo "a kind cluster named $LAB_CLUSTER already exists outside this stack's state." >&2
   echo "fix: kind delete cluster --name $LAB_CLUSTER   (or pick another cilium-datapath-lab:clusterName)" >&2
   exit 1

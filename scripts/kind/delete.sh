@@ -3,7 +3,8 @@
 # Environment: LAB_CLUSTER, LAB_KUBECONFIG.
 set -euo pipefail
 
-if kind get clusters 2>/dev/null | grep -qxF -- "$LAB_CLUSTER"; then
+clusters=$(kind get clusters 2>/dev/null || true)  # listed first: no SIGPIPE under pipefail
+if grep -qxF -- "$LAB_CLUSTER" <<< "$clusters"; then
   echo "deleting kind cluster $LAB_CLUSTER..." >&2
   kind delete cluster --name "$LAB_CLUSTER" --kubeconfig "$LAB_KUBECONFIG" >&2
 else

@@ -9,6 +9,16 @@ kc() { docker exec -- "$LAB_CONTROL_PLANE" kubectl --kubeconfig /etc/kubernetes/
 for pair in $LAB_POD_CIDRS; do
   node=${pair%%=*}
   cidr=${pair#*=}
+  # `kind create --wait 0s` may return before every node has registered.
+  tries=0
+  until kc get node "$node" >/dev/null 2>&1; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 60 ]; then
+      echo "node $node never registered with the API server; look: docker logs $node" >&2
+      exit 1
+    fi
+    sleep 2
+  done
   current=$(kc get node "$node" -o 'jsonpath={.spec.podCIDR}')
   if [ "$current" = "$cidr" ]; then
     echo "$node: podCIDR $cidr (already set)" >&2
