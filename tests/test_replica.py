@@ -343,6 +343,49 @@ def test_bgp_router_without_static_routes_leaves_pods_unreachable() -> None:
         assert loss(ping(rep, "pod-a", rep.pod("pod-c").ip)) == 100
 
 
+@needs_root
+def test_bgp_two_routers_share_the_pod_traffic_through_one_multipath_route(tmp_path: Path) -> None:
+    with built("bgp", routers=2) as rep:
+        assert rep.router_names == ("rtr", "rtr2")
+        assert rep.router_namespaces == (f"{rep.prefix}rtr", f"{rep.prefix}rtr2")
+        for router, ip in zip(("rtr", "rtr2"), ("172.31.5.254", "172.31.5.253"), strict=True):
+            result = rep.router_exec(["ip", "-j", "addr", "show", "dev", "eth0"], router=router)
+            assert result.ok and result.where == f"router {router}"
+            addrs = json.loads(result.stdout)[0]["addr_info"]
+            assert [a["local"] for a in addrs if a["family"] == "inet"] == [ip]
+            routes = {r["dst"]: r for r in ip_json(rep, router, "route", "show")}
+            for node in rep.topology.nodes:  # router_static_routes: on every router
+                assert routes[str(node.pod_cidr)]["gateway"] == str(node.ip)
+        for node in rep.topology.nodes:
+            r = routes_by_dst(rep, node.name)[str(rep.pod_cidr)]
+            assert "gateway" not in r
+            assert [(h["gateway"], h["dev"]) for h in r["nexthops"]] == [
+                ("172.31.5.254", "eth0"),
+                ("172.31.5.253", "eth0"),
+            ]
+        a, c = rep.pod("pod-a"), rep.pod("pod-c")
+
+        def ping_ac() -> CommandResult:
+            return ping(rep, "pod-a", c.ip, count=3)
+
+        def inner() -> tuple[Path, CommandResult]:
+            return rep.capture("rtr2", "eth0", "icmp", ping_ac, tmp_path / "rtr2.pcap")
+
+        rtr_pcap, (rtr2_pcap, result) = rep.capture("rtr", "eth0", "icmp", inner, tmp_path / "rtr.pcap")
+        assert loss(result) == 0 and ttls(result) == {61}  # worker, one router, worker2
+        seen = {"rtr": analyze(rtr_pcap), "rtr2": analyze(rtr2_pcap)}
+        # The nodes' multipath hash picks a router per direction; each packet crosses exactly one.
+        for src, dst in ((a.ip, c.ip), (c.ip, a.ip)):
+            crossed = {
+                r
+                for r, pkts in seen.items()
+                if any((p.inner_src, p.inner_dst) == (str(src), str(dst)) for p in pkts)
+            }
+            assert len(crossed) == 1, (src, dst, crossed)
+        with pytest.raises(KeyError, match="routers: \\['rtr', 'rtr2'\\]"):
+            rep.router_exec(["true"], router="rtr3")
+
+
 # --- eBPF hooks -----------------------------------------------------------------------------------
 
 
@@ -568,6 +611,28 @@ def test_topology_matches_the_lab_plan() -> None:
     assert native.topology.extra["router.ip"] == "192.168.77.254"
     assert native.topology.extra["router.namespace"] == "cdlplan-rtr"
     assert {r.dest for r in native.topology.routes} == {ipaddress.IPv4Network("10.10.0.0/16")}
+    assert native.topology.extra["routers"] == "rtr"
+    assert native.router_names == ("rtr",) and native.router_namespaces == ("cdlplan-rtr",)
+    assert overlay.routers == () and "routers" not in overlay.topology.extra
+
+
+def test_two_routers_take_the_top_of_the_underlay_like_the_lab_plan() -> None:
+    rep = Replica("bgp", prefix="cdlplan-", cluster="lab", underlay="192.168.77.0/24", routers=2)
+    assert [(r.name, r.index, r.namespace, str(r.ip)) for r in rep.routers] == [
+        ("rtr", 0, "cdlplan-rtr", "192.168.77.254"),
+        ("rtr2", 1, "cdlplan-rtr2", "192.168.77.253"),
+    ]
+    assert rep.namespaces[-2:] == ["cdlplan-rtr", "cdlplan-rtr2"]
+    extra = rep.topology.extra
+    assert (extra["router"], extra["routers"], extra["router.ip"]) == ("rtr", "rtr,rtr2", "192.168.77.254")
+    assert extra["router.namespace"] == "cdlplan-rtr"
+    # Multipath cannot be a single-`via` DeclaredRoute; like the kind lab, none is declared.
+    assert rep.topology.routes == ()
+    assert rep.supernet_route() == (
+        "10.10.0.0/16 nexthop via 192.168.77.254 dev eth0 nexthop via 192.168.77.253 dev eth0"
+    )
+    moved = Replica("bgp", prefix="cdlplan-", routers=3, router_ip="172.31.5.100")
+    assert [str(ip) for ip in moved.router_ips] == ["172.31.5.100", "172.31.5.99", "172.31.5.98"]
 
 
 @pytest.mark.parametrize(
@@ -581,6 +646,10 @@ def test_topology_matches_the_lab_plan() -> None:
         ({"mode": "native-auto", "static_routes": True}, "static_routes"),
         ({"mode": "bgp", "router_ip": "172.31.5.3"}, "router IP"),
         ({"mode": "bgp", "router_ip": "10.1.1.1"}, "router IP"),
+        ({"mode": "bgp", "routers": 0}, "routers must be an integer 1-4"),
+        ({"mode": "bgp", "routers": 5}, "routers must be an integer 1-4"),
+        ({"mode": "overlay", "routers": 2}, "routers applies to mode 'bgp' only"),
+        ({"mode": "bgp", "routers": 2, "router_ip": "172.31.5.5"}, "172.31.5.4 \\(of rtr2"),
         ({"mode": "overlay", "vni": 0}, "non-zero"),
         ({"mode": "overlay", "cluster": "Bad_Name"}, "DNS-1123"),
     ],

@@ -30,6 +30,7 @@ def _replica_up(args: argparse.Namespace) -> int:
             underlay=args.underlay,
             static_routes=args.static_routes,
             bpf_hooks=not args.no_bpf_hooks,
+            routers=args.routers,
         )
         rep.up()
     except ValueError as exc:
@@ -80,6 +81,7 @@ def _add_replica(sub: Subparsers) -> None:
     up.add_argument("--underlay", default=None, help="underlay subnet (default: one /24 per mode)")
     up.add_argument("--static-routes", action="store_true", help="static mode: install the routes now")
     up.add_argument("--no-bpf-hooks", action="store_true", help="skip compiling/attaching tc programs")
+    up.add_argument("--routers", type=int, default=1, help="bgp mode: how many router namespaces (1-4)")
     up.set_defaults(func=_replica_up)
     down = actions.add_parser("down", help="remove every namespace with the prefix (idempotent)")
     down.add_argument("--prefix", default=CLI_PREFIX, help=f"namespace name prefix (default {CLI_PREFIX})")

@@ -3,9 +3,9 @@
 Written like `verify.checks` (same Check/Verdict/Evidence), and like them they touch the lab only
 through the Probe interface. The router is a node name in the topology (`extra["router"]`): an FRR
 namespace in the replica, an FRR container in the kind lab (the kind probe routes the name to it).
-Optionally `extra["routers"]` lists every router, comma-separated, when a lab has more than one;
-the nodes route the pod supernet through `extra["router"]`. The Service VIP the nodes advertise is
-`extra["bgp.vip"]`.
+`extra["routers"]` lists every router, comma-separated (the nodes route the pod supernet through
+all of them; `extra["router"]` is the first, which sends the spread flows). The Service VIP the
+nodes advertise is `extra["bgp.vip"]`.
 
 The FRR JSON readers are public because the replica's daemon runner waits on the same facts.
 """
@@ -297,21 +297,28 @@ def bgp_ecmp_spread(probe: Probe, ctx: Context, v: Verdict) -> None:
 
 
 def bgp_transit(probe: Probe, ctx: Context, v: Verdict) -> None:
+    """Each direction must cross a router; with several routers the nodes' multipath hash picks
+    which, so every router is captured and each direction counts on whichever carried it."""
     topo = probe.topology
-    router = _router(topo)
+    routers = _routers(topo)
     a, c = topo.pod("pod-a"), topo.pod("pod-c")
     v.expect(a.node != c.node, f"pod-a and pod-c are on different nodes ({a.node}, {c.node})")
     bpf = f"icmp and host {a.ip} and host {c.ip}"
     seen, result = _capture_all(
-        probe, ctx, v, "bgp.transit", [router], "eth0", bpf, lambda: ping(probe, a.name, c.ip)
+        probe, ctx, v, "bgp.transit", routers, "eth0", bpf, lambda: ping(probe, a.name, c.ip)
     )
     summary = _ping_fact(v, f"ping pod-a -> pod-c {c.ip}", result)
     v.expect(summary.all_answered, f"pod-a reached pod-c across nodes ({summary.loss_percent:g}% loss)")
-    packets = seen.get(router, [])
-    there = [p for p in packets if (p.inner_src, p.inner_dst) == (str(a.ip), str(c.ip))]
-    back = [p for p in packets if (p.inner_src, p.inner_dst) == (str(c.ip), str(a.ip))]
-    v.expect(bool(there), f"{router} eth0 saw {len(there)} packets pod-a {a.ip} -> pod-c {c.ip}")
-    v.expect(bool(back), f"{router} eth0 saw {len(back)} packets pod-c {c.ip} -> pod-a {a.ip}")
+    for label, src, dst in (("pod-a -> pod-c", a.ip, c.ip), ("pod-c -> pod-a", c.ip, a.ip)):
+        carried = {
+            router: sum(1 for p in seen.get(router, []) if (p.inner_src, p.inner_dst) == (str(src), str(dst)))
+            for router in routers
+        }
+        crossed = sorted(r for r, n in carried.items() if n)
+        v.expect(
+            bool(crossed),
+            f"{label} ({src} -> {dst}) crossed {', '.join(crossed) or 'no router'}: packets per router {carried}",
+        )
 
 
 BGP_CATALOGUE: tuple[Check, ...] = (

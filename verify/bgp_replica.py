@@ -1,11 +1,13 @@
 """Real BGP daemons on a bgp replica: the project's rendered FRR config in Debian's FRR, GoBGP on every node.
 
 Why: the BGP checks must be proven against real routing software, not canned JSON (LAB.md §4).
-The router namespace runs zebra and bgpd from the project's own rendered `frr.conf` and `daemons`
-file (loaded the way FRR's images load it: daemons first, then `vtysh -b`); each node namespace
-runs one `gobgpd` (Cilium's BGP control plane embeds GoBGP) that dials the router, as Cilium does,
-and advertises the node's pod CIDR and the shared Service VIP with `gobgp global rib add`. Zebra
-installs what bgpd selects into the router's kernel, ECMP included.
+Every router namespace (`rtr`, and `rtr2`, ... with `bgp.routers` > 1) runs its own zebra and
+bgpd from the project's own rendered `frr.conf` and `daemons` file for that router
+(`lab.frr.frr_spec(config, plan, index)`, loaded the way FRR's images load it: daemons first,
+then `vtysh -b`); each node namespace runs one `gobgpd` (Cilium's BGP control plane embeds
+GoBGP) that dials every router, as Cilium does, and advertises the node's pod CIDR and the shared
+Service VIP with `gobgp global rib add`. Zebra installs what bgpd selects into its router's
+kernel, ECMP included.
 
 Nothing touches a system FRR or GoBGP: every daemon gets explicit per-instance paths (config,
 pid file, zserv socket, vty socket directory) inside a private runtime directory, GoBGP's gRPC API
@@ -39,7 +41,7 @@ from lab.plan import AddressPlan, plan
 from verify import parsers
 from verify.bgp_checks import frr_peer_states, frr_route_nexthops, kernel_nexthops
 from verify.probe import CommandResult, Topology
-from verify.replica import Replica, ReplicaError
+from verify.replica import ROUTER_NAME, Replica, ReplicaError
 
 T = TypeVar("T")
 
@@ -75,8 +77,11 @@ def tools_missing() -> list[str]:
 
 
 def replica_lab_config(replica: Replica, **bgp: Any) -> LabConfig:
-    """A bgp LabConfig describing this replica (same cluster, underlay and pod plan), with `bgp` keys
-    as a stack file spells them (routerAsn, nodeAsn, maximumPaths, vipCidr)."""
+    """A bgp LabConfig describing this replica (same cluster, underlay, pod plan and router count),
+    with `bgp` keys as a stack file spells them (routerAsn, nodeAsn, routers, maximumPaths, vipCidr).
+
+    `routers` defaults to the replica's; passing another count yields a config that BgpDaemons
+    refuses for this replica."""
     raw = {
         "mode": "bgp",
         "clusterName": replica.cluster,
@@ -84,7 +89,7 @@ def replica_lab_config(replica: Replica, **bgp: Any) -> LabConfig:
         "underlaySubnet": str(replica.underlay),
         "podCidr": str(replica.pod_cidr),
         "podCidrMaskSize": replica.pod_mask,
-        "bgp": bgp,
+        "bgp": {"routers": max(1, len(replica.routers)), **bgp},
     }
     return parse_config(raw, f"replica-{replica.cluster}")
 
@@ -99,6 +104,21 @@ class Speaker:
     asn: int
     api_port: int
     prefixes: tuple[ipaddress.IPv4Network, ...]  # the node's pod CIDR and the VIP /32
+
+
+@dataclass(frozen=True)
+class Router:
+    """One FRR instance: a replica router namespace and the spec its config is rendered from."""
+
+    name: str  # the replica's name for it: rtr, rtr2, ...
+    namespace: str
+    spec: FrrRouterSpec
+    files: dict[str, str]  # rendered frr.conf, daemons, vtysh.conf
+    runtime_subdir: str  # its directory in the runtime: frr (first router), frr-rtr2, ...
+
+    @property
+    def ip(self) -> ipaddress.IPv4Address:
+        return self.spec.router_id
 
 
 @dataclass
@@ -131,12 +151,12 @@ def daemons_to_start(daemons: Mapping[str, str]) -> list[tuple[str, list[str]]]:
 
 
 class BgpDaemons:
-    """FRR in the replica's router namespace and GoBGP on every node, converged, as a context manager.
+    """FRR in every router namespace of the replica and GoBGP on every node, converged, as a context manager.
 
     `with BgpDaemons(replica, config) as bgp:` starts everything, waits (bounded) until every
-    session is Established and the routes are where they belong, and always stops every daemon
-    it started. `bgp.probe` is the replica seen by the checks: its topology carries the VIP and
-    its vtysh calls on the router reach this FRR instance.
+    session on every router is Established and the routes are where they belong, and always stops
+    every daemon it started. `bgp.probe` is the replica seen by the checks: its topology carries
+    the VIP and its vtysh calls on any router reach that router's FRR instance.
     """
 
     def __init__(
@@ -145,14 +165,17 @@ class BgpDaemons:
         config: LabConfig,
         *,
         spec: FrrRouterSpec | None = None,
+        specs: Sequence[FrrRouterSpec] | None = None,
         vip: ipaddress.IPv4Address | None = None,
         timeout: float = CONVERGE_TIMEOUT,
         log_dir: Path | None = None,
     ) -> None:
         """Validate that config describes this replica before anything starts.
 
-        spec: the router's spec (default: `frr_spec(config, plan, 0)`); replace fields on it to
-            run a variant, e.g. `ebgp_requires_policy=True`.
+        spec: with one router, its spec (default: `frr_spec(config, plan, 0)`); replace fields on
+            it to run a variant, e.g. `ebgp_requires_policy=True`.
+        specs: the same for any router count, one spec per router in plan order (default:
+            `frr_spec(config, plan, i)` for each). Give spec or specs, not both.
         vip: the Service VIP every node advertises (default: the first host of bgp.vipCidr).
         log_dir: where the daemons' logs and configs are copied on stop (default: not kept).
         """
@@ -165,17 +188,26 @@ class BgpDaemons:
                 "build the replica with router_static_routes=False: static routes to the pod CIDRs would "
                 "outrank (kernel routes) what BGP installs"
             )
+        if spec is not None and specs is not None:
+            raise ValueError("give spec (one router) or specs (one per router), not both")
         self.replica = replica
         self.config = config
         self.plan: AddressPlan = plan(config)
-        self.spec = spec if spec is not None else frr_spec(config, self.plan, 0)
         self._match_replica()
+        if spec is not None:
+            if len(self.plan.router_ips) != 1:
+                raise ValueError(
+                    f"spec= describes one router; this lab has {len(self.plan.router_ips)}: use specs="
+                )
+            specs = [spec]
+        if specs is None:
+            specs = [frr_spec(config, self.plan, i) for i in range(len(self.plan.router_ips))]
+        self.routers: tuple[Router, ...] = self._plan_routers(list(specs))
         self.vip = vip if vip is not None else next(iter(config.bgp.vip_cidr.hosts()))
         if vip is not None and vip not in config.bgp.vip_cidr:
             raise ValueError(f"VIP {vip} is outside bgp.vipCidr {config.bgp.vip_cidr}")
         self.timeout = timeout
         self.log_dir = log_dir
-        self.files = render_frr_files(self.spec)
         self.speakers = tuple(self._plan_speakers())
         self.runtime: Path | None = None
         self.converge_seconds: float | None = None
@@ -191,15 +223,62 @@ class BgpDaemons:
             problems.append(f"nodes {[n.name for n in planned.nodes]} vs {[n.name for n in rep.nodes]}")
         if planned.underlay != rep.underlay:
             problems.append(f"underlay {planned.underlay} vs {rep.underlay}")
-        if self.spec.router_id != rep.router_ip:
-            problems.append(f"router {self.spec.router_id} vs {rep.router_ip}")
         if [n.pod_cidr for n in planned.nodes] != [n.pod_cidr for n in rep.nodes]:
             problems.append("pod CIDRs differ")
+        if list(planned.router_ips) != list(rep.router_ips):
+            problems.append(
+                f"the config's {len(planned.router_ips)} router(s) (bgp.routers) are at "
+                f"{[str(ip) for ip in planned.router_ips]}, the replica's {len(rep.routers)} "
+                f"({', '.join(rep.router_names)}) at {[str(ip) for ip in rep.router_ips]}"
+            )
         if problems:
             raise ValueError(
-                "the lab config does not describe this replica (build it with replica_lab_config): "
-                + "; ".join(problems)
+                "the lab config does not describe this replica (build it with replica_lab_config, "
+                "and the replica with as many routers as bgp.routers): " + "; ".join(problems)
             )
+
+    def _plan_routers(self, specs: list[FrrRouterSpec]) -> tuple[Router, ...]:
+        rep = self.replica
+        if len(specs) != len(rep.routers):
+            raise ValueError(f"{len(specs)} router specs for the replica's {len(rep.routers)} routers")
+        routers = []
+        for replica_router, router_spec in zip(rep.routers, specs, strict=True):
+            if router_spec.router_id != replica_router.ip:
+                raise ValueError(
+                    f"the spec for {replica_router.name} has router-id {router_spec.router_id}, but "
+                    f"{replica_router.name} is at {replica_router.ip}: the lab config does not describe "
+                    "this replica"
+                )
+            routers.append(
+                Router(
+                    name=replica_router.name,
+                    namespace=replica_router.namespace,
+                    spec=router_spec,
+                    files=render_frr_files(router_spec),
+                    runtime_subdir="frr" if replica_router.index == 0 else f"frr-{replica_router.name}",
+                )
+            )
+        return tuple(routers)
+
+    @property
+    def spec(self) -> FrrRouterSpec:
+        """The first router's spec (every router shares ASN, timers and paths; only the id differs)."""
+        return self.routers[0].spec
+
+    @property
+    def files(self) -> dict[str, str]:
+        """The first router's rendered files; `router(name).files` for the others."""
+        return self.routers[0].files
+
+    @property
+    def router_names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.routers)
+
+    def router(self, name: str = ROUTER_NAME) -> Router:
+        for r in self.routers:
+            if r.name == name:
+                return r
+        raise KeyError(f"no FRR router {name!r}; routers: {list(self.router_names)}")
 
     def _plan_speakers(self) -> list[Speaker]:
         speakers = []
@@ -224,34 +303,37 @@ class BgpDaemons:
         raise KeyError(f"no speaker on {node!r}; nodes: {[s.node for s in self.speakers]}")
 
     def gobgpd_config(self, speaker: Speaker) -> str:
-        """gobgpd's TOML: dial the router (port 179) from the node IP, never listen (port -1)."""
-        spec = self.spec
-        return (
-            "[global.config]\n"
-            f"  as = {speaker.asn}\n"
-            f'  router-id = "{speaker.ip}"\n'
-            "  port = -1\n"
-            "\n"
-            "[[neighbors]]\n"
-            "  [neighbors.config]\n"
-            f'    neighbor-address = "{spec.router_id}"\n'
-            f"    peer-as = {spec.asn}\n"
-            "  [neighbors.timers.config]\n"
-            "    connect-retry = 1\n"
-            f"    hold-time = {spec.hold}\n"
-            f"    keepalive-interval = {spec.keepalive}\n"
-            "  [neighbors.transport.config]\n"
-            f'    local-address = "{speaker.ip}"\n'
-            "  [[neighbors.afi-safis]]\n"
-            "    [neighbors.afi-safis.config]\n"
-            '      afi-safi-name = "ipv4-unicast"\n'
-        )
+        """gobgpd's TOML: dial every router (port 179) from the node IP, never listen (port -1)."""
+        text = f'[global.config]\n  as = {speaker.asn}\n  router-id = "{speaker.ip}"\n  port = -1\n'
+        for router in self.routers:
+            spec = router.spec
+            text += (
+                "\n"
+                "[[neighbors]]\n"
+                "  [neighbors.config]\n"
+                f'    neighbor-address = "{spec.router_id}"\n'
+                f"    peer-as = {spec.asn}\n"
+                "  [neighbors.timers.config]\n"
+                "    connect-retry = 1\n"
+                f"    hold-time = {spec.hold}\n"
+                f"    keepalive-interval = {spec.keepalive}\n"
+                "  [neighbors.transport.config]\n"
+                f'    local-address = "{speaker.ip}"\n'
+                "  [[neighbors.afi-safis]]\n"
+                "    [neighbors.afi-safis.config]\n"
+                '      afi-safi-name = "ipv4-unicast"\n'
+            )
+        return text
 
     @property
     def frr_dir(self) -> Path:
+        """The first router's FRR directory (config, sockets, logs)."""
+        return self.frr_dir_of(ROUTER_NAME)
+
+    def frr_dir_of(self, router: str) -> Path:
         if self.runtime is None:
             raise BgpDaemonError("the daemons are not running")
-        return self.runtime / "frr"
+        return self.runtime / self.router(router).runtime_subdir
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -268,7 +350,8 @@ class BgpDaemons:
         self.stop()
 
     def start(self) -> BgpDaemons:
-        """Start FRR and every speaker, then wait until converged; on any failure, stop everything."""
+        """Start FRR on every router and every speaker, then wait until converged; on any failure,
+        stop everything."""
         if os.geteuid() != 0:
             raise BgpDaemonError("the BGP daemons run in network namespaces: run as root")
         missing = tools_missing()
@@ -280,12 +363,13 @@ class BgpDaemons:
         self.runtime = Path(tempfile.mkdtemp(prefix=f"{self.replica.prefix}bgp-"))
         try:
             self.runtime.chmod(0o711)  # FRR drops to user frr and must reach its own subdirectory
-            self._prepare_router()
+            self._prepare_routers()
             self._prepare_nodes()
             # Speakers first: GoBGP waits 5-9 s before its first dial, FRR boots meanwhile.
             for speaker in self.speakers:
                 self._start_speaker(speaker)
-            self._start_frr()
+            for router in self.routers:
+                self._start_frr(router)
             for speaker in self.speakers:
                 self._advertise(speaker)
             self._wait(self._converged, self.timeout, "the BGP lab to converge")
@@ -301,9 +385,10 @@ class BgpDaemons:
             for name in reversed(list(self._processes)):
                 self._end(self._processes.pop(name))
         finally:
-            with contextlib.suppress(ReplicaError, OSError):
-                # zebra removes its routes when it exits cleanly; make sure no `proto bgp` is left.
-                self.replica.router_exec(["ip", "route", "flush", "proto", "bgp"])
+            for router in self.routers:
+                with contextlib.suppress(ReplicaError, OSError):
+                    # zebra removes its routes when it exits cleanly; make sure no `proto bgp` is left.
+                    self.replica.router_exec(["ip", "route", "flush", "proto", "bgp"], router=router.name)
             for node in self._vip_nodes:
                 self.replica.node_exec(node, ["ip", "addr", "del", f"{self.vip}/32", "dev", "lo"])
             self._vip_nodes = []
@@ -314,7 +399,8 @@ class BgpDaemons:
                 self.runtime = None
 
     def stop_speaker(self, node: str) -> float:
-        """Stop one node's GoBGP (as if Cilium's agent died); returns seconds until FRR dropped it."""
+        """Stop one node's GoBGP (as if Cilium's agent died); returns seconds until every router
+        dropped it."""
         speaker = self.speaker(node)
         process = self._processes.pop(f"gobgpd {node}", None)
         if process is None:
@@ -323,17 +409,19 @@ class BgpDaemons:
         self._end(process)
 
         def dropped() -> tuple[bool, str]:
-            state = self._peer_states().get(str(speaker.ip))
-            return state != "Established", f"{speaker.ip} still {state}"
+            states = {r.name: self._peer_states(r.name).get(str(speaker.ip)) for r in self.routers}
+            kept = {name: state for name, state in states.items() if state == "Established"}
+            return not kept, f"{speaker.ip} still Established on {sorted(kept)}"
 
         self._wait(dropped, self.spec.hold + 5.0, f"FRR to drop {node}'s session")
         return time.monotonic() - started
 
-    # --- the router ------------------------------------------------------------------------------
+    # --- the routers -----------------------------------------------------------------------------
 
-    def _prepare_router(self) -> None:
+    def _prepare_routers(self) -> None:
         settings = [f"{k}={v}" for k, v in ROUTER_SYSCTLS]
-        self._must(self.replica.router_exec(["sysctl", "-q", "-w", *settings]))
+        for router in self.routers:
+            self._must(self.replica.router_exec(["sysctl", "-q", "-w", *settings], router=router.name))
 
     def _prepare_nodes(self) -> None:
         """Every node holds the VIP on lo, so traffic ECMP sends it is consumed, as Cilium's LB does."""
@@ -343,13 +431,13 @@ class BgpDaemons:
             )
             self._vip_nodes.append(speaker.node)
 
-    def _start_frr(self) -> None:
-        """Daemons from the rendered `daemons` file, then the rendered frr.conf through `vtysh -b`."""
-        frr = self.frr_dir
+    def _start_frr(self, router: Router) -> None:
+        """Daemons from the router's rendered `daemons` file, then its frr.conf through `vtysh -b`."""
+        frr = self.frr_dir_of(router.name)
         frr.mkdir(mode=0o750)
-        for name, content in self.files.items():
+        for name, content in router.files.items():
             (frr / name).write_text(content)
-        to_start = daemons_to_start(parse_daemons_file(self.files["daemons"]))
+        to_start = daemons_to_start(parse_daemons_file(router.files["daemons"]))
         for daemon, _ in to_start:
             (frr / f"{daemon}.conf").touch()  # its own file stays empty: frr.conf is loaded by vtysh -b
         for path in (frr, *frr.iterdir()):
@@ -371,17 +459,25 @@ class BgpDaemons:
                 "--vty_socket",
                 str(frr),
             ]
-            self._spawn(daemon, self.replica.router_namespace, argv, frr / f"{daemon}.log")
-            self._wait(_exists(frr / f"{daemon}.vty"), 10.0, f"{daemon} to open its vty socket")
+            self._spawn(f"{daemon} {router.name}", router.namespace, argv, frr / f"{daemon}.log")
+            self._wait(
+                _exists(frr / f"{daemon}.vty"), 10.0, f"{daemon} on {router.name} to open its vty socket"
+            )
         booted = self.replica.router_exec(
-            ["vtysh", "--config_dir", str(frr), "--vty_socket", str(frr), "-b"], timeout=30
+            ["vtysh", "--config_dir", str(frr), "--vty_socket", str(frr), "-b"],
+            timeout=30,
+            router=router.name,
         )
         if not booted.ok:
-            raise BgpDaemonError(f"vtysh -b rejected the rendered frr.conf: {booted.stdout}{booted.stderr}")
+            raise BgpDaemonError(
+                f"vtysh -b on {router.name} rejected the rendered frr.conf: {booted.stdout}{booted.stderr}"
+            )
 
-    def router_vtysh(self, command: str) -> CommandResult:
-        """`vtysh -c <command>` against this FRR instance."""
-        return self.replica.router_exec(["vtysh", "--vty_socket", str(self.frr_dir), "-c", command])
+    def router_vtysh(self, command: str, router: str = ROUTER_NAME) -> CommandResult:
+        """`vtysh -c <command>` against one router's FRR instance (the first by default)."""
+        return self.replica.router_exec(
+            ["vtysh", "--vty_socket", str(self.frr_dir_of(router)), "-c", command], router=router
+        )
 
     # --- the speakers ----------------------------------------------------------------------------
 
@@ -425,8 +521,8 @@ class BgpDaemons:
 
     # --- convergence -----------------------------------------------------------------------------
 
-    def _peer_states(self) -> dict[str, str]:
-        result = self.router_vtysh("show bgp summary json")
+    def _peer_states(self, router: str = ROUTER_NAME) -> dict[str, str]:
+        result = self.router_vtysh("show bgp summary json", router)
         if not result.ok:
             return {}
         try:
@@ -435,27 +531,33 @@ class BgpDaemons:
             return {}
 
     def _converged(self) -> tuple[bool, str]:
-        """Sessions up, every speaker's routes sent; and, when policy lets them in, where they belong."""
-        states = self._peer_states()
-        down = [
-            f"{s.node} {states.get(str(s.ip), 'absent')}"
-            for s in self.speakers
-            if states.get(str(s.ip)) != "Established"
-        ]
-        if down:
-            return False, f"sessions not Established: {down}"
-        for s in self.speakers:
-            sent = self.gobgp(s.node, ["neighbor", str(self.spec.router_id), "adj-out", "-a", "ipv4"])
-            missing = [str(p) for p in s.prefixes if str(p) not in sent.stdout]
-            if missing:
-                return False, f"{s.node} has not sent {missing} yet"
-        if self.spec.ebgp_requires_policy:
-            return self._updates_received()
-        return self._routes_in_place()
+        """On every router: sessions up, every speaker's routes sent; and, when policy lets them in,
+        where they belong."""
+        for router in self.routers:
+            states = self._peer_states(router.name)
+            down = [
+                f"{s.node} {states.get(str(s.ip), 'absent')}"
+                for s in self.speakers
+                if states.get(str(s.ip)) != "Established"
+            ]
+            if down:
+                return False, f"sessions on {router.name} not Established: {down}"
+        for router in self.routers:
+            for s in self.speakers:
+                sent = self.gobgp(s.node, ["neighbor", str(router.ip), "adj-out", "-a", "ipv4"])
+                missing = [str(p) for p in s.prefixes if str(p) not in sent.stdout]
+                if missing:
+                    return False, f"{s.node} has not sent {missing} to {router.name} yet"
+        for router in self.routers:
+            check = self._updates_received if router.spec.ebgp_requires_policy else self._routes_in_place
+            ok, why = check(router)
+            if not ok:
+                return False, f"{router.name}: {why}"
+        return True, ""
 
-    def _updates_received(self) -> tuple[bool, str]:
+    def _updates_received(self, router: Router) -> tuple[bool, str]:
         """With RFC 8212 on FRR drops what arrives; converged once every peer's UPDATEs have arrived."""
-        result = self.router_vtysh("show bgp neighbors json")
+        result = self.router_vtysh("show bgp neighbors json", router.name)
         try:
             neighbors = json.loads(result.stdout) if result.ok else {}
         except json.JSONDecodeError:
@@ -467,8 +569,8 @@ class BgpDaemons:
         ]
         return not waiting, f"no UPDATE received yet from {waiting}"
 
-    def _routes_in_place(self) -> tuple[bool, str]:
-        result = self.router_vtysh("show ip route json")
+    def _routes_in_place(self, router: Router) -> tuple[bool, str]:
+        result = self.router_vtysh("show ip route json", router.name)
         if not result.ok:
             return False, f"show ip route json failed: {result.stderr.strip()}"
         routes = json.loads(result.stdout)
@@ -477,11 +579,11 @@ class BgpDaemons:
             if hops != [str(s.ip)]:
                 return False, f"{s.prefixes[0]} via {hops}, not yet via {s.ip}"
         vip = ipaddress.IPv4Network(f"{self.vip}/32")
-        want = min(len(self.speakers), self.spec.maximum_paths)
+        want = min(len(self.speakers), router.spec.maximum_paths)
         _, hops = frr_route_nexthops(routes, vip)
         if len(hops) != want:
             return False, f"{vip} has {len(hops)} nexthops in FRR, waiting for {want}"
-        kernel = self.replica.router_exec(["ip", "-j", "route", "show", str(vip)])
+        kernel = self.replica.router_exec(["ip", "-j", "route", "show", str(vip)], router=router.name)
         gateways = kernel_nexthops(kernel.stdout) if kernel.ok else []
         return len(gateways) == want, f"{vip} has {len(gateways)} kernel nexthops, waiting for {want}"
 
@@ -545,10 +647,11 @@ class BgpDaemons:
 
 
 class BgpProbe:
-    """The replica as the BGP checks see it: the VIP in the topology, vtysh reaching this FRR.
+    """The replica as the BGP checks see it: the VIP in the topology, vtysh reaching each router's FRR.
 
-    In the kind lab the router name leads to the FRR container, whose vtysh finds its daemons on
-    the default paths; here the same `vtysh -c ...` argv gets this instance's socket directory.
+    In the kind lab a router name leads to its FRR container, whose vtysh finds its daemons on
+    the default paths; here the same `vtysh -c ...` argv on any router name (`rtr`, `rtr2`, ...)
+    gets that router's socket directory.
     """
 
     def __init__(self, daemons: BgpDaemons) -> None:
@@ -562,8 +665,8 @@ class BgpProbe:
 
     def node_exec(self, node: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
         argv = list(argv)
-        if node == self.topology.extra.get("router") and argv[:1] == ["vtysh"]:
-            argv = ["vtysh", "--vty_socket", str(self._daemons.frr_dir), *argv[1:]]
+        if node in self._daemons.router_names and argv[:1] == ["vtysh"]:
+            argv = ["vtysh", "--vty_socket", str(self._daemons.frr_dir_of(node)), *argv[1:]]
         return self._replica.node_exec(node, argv, timeout)
 
     def pod_exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:

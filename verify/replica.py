@@ -15,7 +15,9 @@ builds, with nothing but iproute2, what Cilium builds on a kind node and what th
   really encapsulate by an `ip rule` that sends what arrives on cilium_net to a table that routes
   over `cilium_vxlan` in external mode with `encap ip id <VNI> dst <node>`; native-auto:
   `<remote /27> via <node IP> dev eth0 proto kernel`; static: nothing until asked; bgp: the pod
-  supernet via a router namespace);
+  supernet via the router namespace, or with several routers one multipath route
+  `<supernet> nexthop via R1 dev eth0 nexthop via R2 dev eth0` across all of them, as the lab's
+  `lab.routes.bgp_routes` installs it);
 - optionally, tc programs named like Cilium's on the same hooks, so `bpftool net show` reads alike.
 
 Where it differs from Cilium, on purpose and visibly: forwarding is done by kernel routes, not by
@@ -68,7 +70,8 @@ CILIUM_HOST_MTU = 65520  # what Cilium gives cilium_host/cilium_net (seen in the
 ENCAP_TABLE = 200  # where traffic arriving on cilium_net is routed into the tunnel
 ENCAP_RULE_PRIORITY = 200
 DEFAULT_VNI = 256  # Cilium carries the source security identity; 256 is the first cluster-local one
-ROUTER_NAME = "rtr"
+ROUTER_NAME = "rtr"  # the first router; the others are rtr2, rtr3, ...
+MAX_ROUTERS = 4  # as lab/config.py allows for bgp.routers
 BRIDGE = "br0"
 NODE_ROLES = ("control-plane", "worker", "worker2")
 # As in the real lab: pod-a and pod-b share a worker, pod-c sits on another one.
@@ -126,6 +129,22 @@ class ReplicaNode:
     pod_cidr: ipaddress.IPv4Network
     router_ip: ipaddress.IPv4Address  # cilium_host's /32
     bridge_port: str  # its veth's name on br0, in the underlay namespace
+
+
+@dataclass(frozen=True)
+class ReplicaRouter:
+    """A router (FRR container in the kind lab ↔ network namespace), bgp mode only."""
+
+    name: str  # rtr, rtr2, ...: what node_exec/capture/router_exec take
+    index: int  # 0-based, in the order of the lab plan's router_ips
+    namespace: str
+    ip: ipaddress.IPv4Address
+    bridge_port: str  # its veth's name on br0
+
+
+def router_name(index: int) -> str:
+    """The replica's name for router `index` (0-based): rtr, rtr2, rtr3, ..."""
+    return ROUTER_NAME if index == 0 else f"{ROUTER_NAME}{index + 1}"
 
 
 @dataclass(frozen=True)
@@ -302,6 +321,7 @@ class Replica:
         pod_mask: int | None = None,
         static_routes: bool = False,
         router_ip: str | ipaddress.IPv4Address | None = None,
+        routers: int = 1,
         router_static_routes: bool = True,
         bpf_hooks: bool = True,
         vni: int = DEFAULT_VNI,
@@ -310,9 +330,12 @@ class Replica:
         """Validate everything up front, so a bad argument fails before any namespace exists.
 
         static_routes: static mode only, install `<remote /27> via <node IP>` at build time.
-        router_ip: bgp mode, the router's underlay address (default: the subnet's last host).
-        router_static_routes: bgp mode, give the router static routes to each /27 (turn off when
-            a BGP daemon will install them instead).
+        router_ip: bgp mode, the first router's underlay address (default: the subnet's last
+            host); further routers take the addresses below it (.254, .253, ... as lab/plan.py).
+        routers: bgp mode, how many router namespaces (1-4): `rtr`, then `rtr2`, ... Every node
+            routes the pod supernet via all of them (one multipath route when there are several).
+        router_static_routes: bgp mode, give every router static routes to each /27 (turn off
+            when a BGP daemon will install them instead).
         capture_drain: seconds a capture without a packet count keeps listening after the
             traffic returns, so tcpdump has read what the kernel already queued to it.
         """
@@ -325,6 +348,10 @@ class Replica:
         self.cluster = cluster
         if static_routes and mode != "static":
             raise ValueError("static_routes applies to mode 'static' only")
+        if isinstance(routers, bool) or not isinstance(routers, int) or not 1 <= routers <= MAX_ROUTERS:
+            raise ValueError(f"routers must be an integer 1-{MAX_ROUTERS}, not {routers!r}")
+        if routers != 1 and mode != "bgp":
+            raise ValueError("routers applies to mode 'bgp' only")
         self.static_routes = static_routes
         self.router_static_routes = router_static_routes
         self.bpf_hooks = bpf_hooks
@@ -351,14 +378,14 @@ class Replica:
         self.nodes: tuple[ReplicaNode, ...] = self._plan_nodes()
         default_router = self.underlay.broadcast_address - 1  # the top host, as the lab plan does
         self.router_ip = ipaddress.IPv4Address(router_ip) if router_ip is not None else default_router
-        if self.router_ip not in self.underlay or self.router_ip in {n.ip for n in self.nodes}:
-            raise ValueError(f"router IP {self.router_ip} must be a free host of {self.underlay}")
-        if self.router_ip in (self.underlay.network_address, self.underlay.broadcast_address):
-            raise ValueError(f"router IP {self.router_ip} is not a host address of {self.underlay}")
+        self.router_namespace = f"{self.prefix}{ROUTER_NAME}"
+        self._check_router_ip(self.router_ip, "")
+        self.routers: tuple[ReplicaRouter, ...] = self._plan_routers(routers) if self.has_router else ()
+        for extra_router in self.routers[1:]:
+            self._check_router_ip(extra_router.ip, f" (of {extra_router.name}, below {self.router_ip})")
         self.pods: tuple[ReplicaPod, ...] = self._plan_pods()
         self.health: tuple[ReplicaPod, ...] = self._plan_health()
         self.bridge_namespace = f"{self.prefix}underlay"
-        self.router_namespace = f"{self.prefix}{ROUTER_NAME}"
         names = self.namespaces
         if len(set(names)) != len(names):
             raise ValueError(f"cluster name {cluster!r} makes namespace names collide: {names}")
@@ -384,6 +411,25 @@ class Replica:
             )
             for (i, role), cidr in zip(enumerate(NODE_ROLES), blocks, strict=False)
         )
+
+    def _plan_routers(self, count: int) -> tuple[ReplicaRouter, ...]:
+        """Router i at router_ip - i: from the top of the underlay downward, as lab/plan.py does."""
+        return tuple(
+            ReplicaRouter(
+                name=router_name(i),
+                index=i,
+                namespace=f"{self.prefix}{router_name(i)}",
+                ip=self.router_ip - i,
+                bridge_port=router_name(i),
+            )
+            for i in range(count)
+        )
+
+    def _check_router_ip(self, ip: ipaddress.IPv4Address, which: str) -> None:
+        if ip not in self.underlay or ip in {n.ip for n in self.nodes}:
+            raise ValueError(f"router IP {ip}{which} must be a free host of {self.underlay}")
+        if ip in (self.underlay.network_address, self.underlay.broadcast_address):
+            raise ValueError(f"router IP {ip}{which} is not a host address of {self.underlay}")
 
     def _plan_pods(self) -> tuple[ReplicaPod, ...]:
         pods: list[ReplicaPod] = []
@@ -433,7 +479,8 @@ class Replica:
             extra["replica.vni"] = str(self.vni)
         if self.has_router:
             extra |= {
-                "router": ROUTER_NAME,
+                "router": ROUTER_NAME,  # where pod traffic is expected and spread flows start
+                "routers": ",".join(self.router_names),  # as the kind lab lists its FRR containers
                 "router.ip": str(self.router_ip),
                 "router.namespace": self.router_namespace,
             }
@@ -455,6 +502,27 @@ class Replica:
         return self.mode == "bgp"
 
     @property
+    def router_names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.routers)
+
+    @property
+    def router_ips(self) -> tuple[ipaddress.IPv4Address, ...]:
+        """In router order: the first is `router_ip`, the top of the underlay by default."""
+        return tuple(r.ip for r in self.routers)
+
+    @property
+    def router_namespaces(self) -> tuple[str, ...]:
+        return tuple(r.namespace for r in self.routers)
+
+    def router(self, name: str = ROUTER_NAME) -> ReplicaRouter:
+        for r in self.routers:
+            if r.name == name:
+                return r
+        if not self.has_router:
+            raise ReplicaError(f"a {self.mode!r} replica has no router; only mode 'bgp' does")
+        raise KeyError(f"no router {name!r} in this replica; routers: {list(self.router_names)}")
+
+    @property
     def tunnel_device(self) -> str | None:
         return {"overlay": "cilium_vxlan", "geneve": "cilium_geneve"}.get(self.mode)
 
@@ -467,7 +535,7 @@ class Replica:
         """Every namespace this replica creates, in creation order."""
         names = [self.bridge_namespace, *(n.namespace for n in self.nodes)]
         names += [e.namespace for e in (*self.pods, *self.health)]
-        return [*names, self.router_namespace] if self.has_router else names
+        return [*names, *self.router_namespaces]
 
     def node(self, name: str) -> ReplicaNode:
         for n in self.nodes:
@@ -488,9 +556,10 @@ class Replica:
         return self.pod(pod).namespace
 
     def _place(self, name: str) -> tuple[str, str]:
-        """(namespace, where) for a node name, or for the router by its name `rtr` in mode bgp."""
-        if self.has_router and name == ROUTER_NAME:
-            return self.router_namespace, f"router {ROUTER_NAME}"
+        """(namespace, where) for a node name, or for a router by its name (`rtr`, `rtr2`, ...)."""
+        for r in self.routers:
+            if r.name == name:
+                return r.namespace, f"router {r.name}"
         return self.node(name).namespace, f"node {name}"
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -553,8 +622,7 @@ class Replica:
                 )
         _check(node_results)
         later = [self._pod_batch(p) for p in (*self.pods, *self.health)]
-        if self.has_router:
-            later.append(self._router_batch())
+        later += [self._router_batch(r) for r in self.routers]
         if self.mode in TUNNEL_MODES:
             later += [self._tunnel_sysctls(n) for n in self.nodes]
         _check(_run_batches(later))
@@ -574,8 +642,7 @@ class Replica:
         places += [(n.namespace, f"node {n.name}", "node") for n in self.nodes]
         places += [(p.namespace, f"pod {p.name}", "endpoint") for p in self.pods]
         places += [(h.namespace, f"endpoint {h.name}", "endpoint") for h in self.health]
-        if self.has_router:
-            places.append((self.router_namespace, f"router {ROUTER_NAME}", "router"))
+        places += [(r.namespace, f"router {r.name}", "router") for r in self.routers]
         return places
 
     # --- what gets built -------------------------------------------------------------------------
@@ -613,8 +680,7 @@ class Replica:
     def _bridge_batch(self) -> _Batch:
         lines = [f"link add name {BRIDGE} type bridge", f"link set {BRIDGE} up"]
         ports = [(n.bridge_port, n.namespace, f"{n.name}/eth0") for n in self.nodes]
-        if self.has_router:
-            ports.append((ROUTER_NAME, self.router_namespace, f"{ROUTER_NAME}/eth0"))
+        ports += [(r.bridge_port, r.namespace, f"{r.name}/eth0") for r in self.routers]
         for port, namespace, seed in ports:
             lines += [
                 f"link add name {port} mtu {UNDERLAY_MTU} type veth peer name eth0 "
@@ -679,7 +745,7 @@ class Replica:
         elif self.mode == "static" and self.static_routes:
             lines += [f"route add {cidr} via {via}" for cidr, via in self.static_route_plan()[node.name]]
         elif self.mode == "bgp":
-            lines.append(f"route add {self.pod_cidr} via {self.router_ip} dev eth0")
+            lines.append(f"route add {self.supernet_route()}")
         return _ip_batch(node.namespace, lines, f"node {node.name}")
 
     def _endpoints_on(self, node: ReplicaNode) -> list[ReplicaPod]:
@@ -697,15 +763,15 @@ class Replica:
         ]
         return _ip_batch(pod.namespace, lines, f"{'pod' if pod in self.pods else 'endpoint'} {pod.name}")
 
-    def _router_batch(self) -> _Batch:
+    def _router_batch(self, router: ReplicaRouter) -> _Batch:
         lines = [
             "link set lo up",
-            f"addr add {self.router_ip}/{self.underlay.prefixlen} dev eth0",
+            f"addr add {router.ip}/{self.underlay.prefixlen} dev eth0",
             "link set eth0 up",
         ]
         if self.router_static_routes:
             lines += [f"route add {cidr} via {via} dev eth0" for cidr, via in self.router_route_plan()]
-        return _ip_batch(self.router_namespace, lines, f"router {ROUTER_NAME}")
+        return _ip_batch(router.namespace, lines, f"router {router.name}")
 
     def _expected_hooks(self, node: ReplicaNode) -> set[tuple[str, str, str]]:
         hooks = {(p.lxc, "ingress", "cil_from_container") for p in self._endpoints_on(node)}
@@ -747,16 +813,29 @@ class Replica:
         return {n.name: [(o.pod_cidr, o.ip) for o in self.nodes if o is not n] for n in self.nodes}
 
     def _declared_routes(self) -> tuple[DeclaredRoute, ...]:
-        """What the real lab's StaticRouteSet declares: static mode's /27s, bgp's supernet route."""
+        """What the real lab declares to its checks: static mode's /27s, bgp's supernet route.
+
+        With several routers the supernet route is multipath, which a DeclaredRoute (one `via`)
+        cannot state: declaring the first router would be a route the kernel does not hold (a
+        multipath route has no single gateway). So, like `lab.routes.RouteTable.declared()` in
+        the kind lab, only single-next-hop routes are declared: none for bgp with routers > 1.
+        """
         if self.mode == "static":
             return tuple(
                 DeclaredRoute(node, cidr, via)
                 for node, plan in self.static_route_plan().items()
                 for cidr, via in plan
             )
-        if self.mode == "bgp":
+        if self.mode == "bgp" and len(self.routers) == 1:
             return tuple(DeclaredRoute(n.name, self.pod_cidr, self.router_ip) for n in self.nodes)
         return ()
+
+    def supernet_route(self) -> str:
+        """bgp: every node's route to the pod supernet, in `ip route` syntax (multipath with > 1 router)."""
+        self._require_mode("bgp")
+        if len(self.routers) == 1:
+            return f"{self.pod_cidr} via {self.router_ip} dev eth0"
+        return " ".join([str(self.pod_cidr), *(f"nexthop via {r.ip} dev eth0" for r in self.routers)])
 
     def router_route_plan(self) -> list[tuple[ipaddress.IPv4Network, ipaddress.IPv4Address]]:
         """The router's (pod CIDR, node IP) routes: static here, BGP-learned in the real lab."""
@@ -794,18 +873,18 @@ class Replica:
     # --- the Probe interface ---------------------------------------------------------------------
 
     def node_exec(self, node: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
-        """Run argv in a node's namespace (in mode bgp, `rtr` names the router)."""
+        """Run argv in a node's namespace (in mode bgp, `rtr`, `rtr2`, ... name the routers)."""
         namespace, where = self._place(node)
         return _run(["ip", "netns", "exec", namespace, *argv], where, timeout=timeout)
 
     def pod_exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
         return _run(["ip", "netns", "exec", self.pod(pod).namespace, *argv], f"pod {pod}", timeout=timeout)
 
-    def router_exec(self, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
-        """Run argv in the router namespace: the hook for FRR/GoBGP and their CLIs."""
-        if not self.has_router:
-            raise ReplicaError(f"a {self.mode!r} replica has no router; only mode 'bgp' does")
-        return self.node_exec(ROUTER_NAME, argv, timeout)
+    def router_exec(
+        self, argv: Sequence[str], timeout: float = 30.0, *, router: str = ROUTER_NAME
+    ) -> CommandResult:
+        """Run argv in a router's namespace (the first by default): the hook for FRR and its CLI."""
+        return self.node_exec(self.router(router).name, argv, timeout)
 
     def kube_get(self, resource: str) -> CommandResult:
         """`kubectl get <resource> -o json` as the replica's stand-in control plane answers it.

@@ -88,7 +88,9 @@ def _run(args: argparse.Namespace) -> int:
         name = f"replica-{mode}"
         # bgp: the router learns the node routes from the real daemons, not from static routes.
         with (
-            replica.Replica(mode, prefix=args.prefix, router_static_routes=mode != "bgp") as rep,
+            replica.Replica(
+                mode, prefix=args.prefix, router_static_routes=mode != "bgp", routers=args.routers
+            ) as rep,
             ExitStack() as stack,
         ):
             probe: Probe = rep
@@ -132,4 +134,5 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--artifacts", default="", help="where pcaps and report.md go (default artifacts/<stack>)"
     )
     parser.add_argument("--prefix", default="cdlrun-", help="namespace prefix of the replica (--replica)")
+    parser.add_argument("--routers", type=int, default=1, help="FRR routers in a bgp replica (1-4)")
     parser.set_defaults(func=_run)
