@@ -82,6 +82,7 @@ if verify is not None:
     pulumi.export("report", f"{artifacts_dir(config)}/report.md")
 
 pulumi.export("mode", config.mode.value)
+pulumi.export("modeSummary", config.facts.summary)  # what this lab shows, in one line
 pulumi.export("clusterName", config.cluster_name)
 pulumi.export("network", plan.network_name)
 pulumi.export("underlaySubnet", str(plan.underlay))

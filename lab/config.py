@@ -96,10 +96,6 @@ class BgpConfig:
     maximum_paths: int
     vip_cidr: ipaddress.IPv4Network
 
-    @property
-    def node_asns_differ(self) -> bool:
-        return len(set(self.node_asns)) > 1
-
 
 @dataclass(frozen=True)
 class VerifyConfig:

@@ -299,7 +299,6 @@ def test_values_arrive_as_engine_text() -> None:
     )
     assert text.workers == 3
     assert text.bgp is not None and text.bgp.node_asns == (65001, 65002, 65003, 65004)
-    assert text.bgp.node_asns_differ
 
 
 def test_address_plan_is_derived_from_supernet_mask_and_node_order() -> None:
