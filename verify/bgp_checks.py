@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from verify import parsers
-from verify.checks import Check, Context, Evidence, Verdict, _ping_fact, ping
-from verify.pcap import PacketInfo, analyze
+from verify.checks import Check, Context, Evidence, Verdict, capture_packets, ping, ping_fact
+from verify.pcap import PacketInfo
 from verify.probe import CommandResult, NodeInfo, Probe, Topology
 
 BGP_STACKS = ("bgp",)
@@ -163,25 +163,14 @@ def _capture_all(
     traffic: Callable[[], CommandResult],
 ) -> tuple[dict[str, list[PacketInfo]], CommandResult]:
     """Capture on `iface` of every node at once (nested captures) while `traffic` runs once."""
-    topo = probe.topology
     if not nodes:
         return {}, traffic()
     first, rest = nodes[0], nodes[1:]
-    out = ctx.pcap(check, f"-{first}-{iface}")
 
     def inner() -> tuple[dict[str, list[PacketInfo]], CommandResult]:
         return _capture_all(probe, ctx, v, check, rest, iface, bpf, traffic)
 
-    path, (packets, result) = probe.capture(first, iface, bpf, inner, out, timeout=15.0)
-    seen = analyze(path, vxlan_port=topo.vxlan_port, geneve_port=topo.geneve_port)
-    v.evidence.append(
-        Evidence(
-            f"capture on {first} {iface} ({bpf})",
-            f"tcpdump -i {iface} {bpf}",
-            f"{len(seen)} packets",
-            str(path),
-        )
-    )
+    seen, (packets, result) = capture_packets(probe, ctx, v, check, first, iface, bpf, inner, timeout=15.0)
     return {first: seen, **packets}, result
 
 
@@ -307,7 +296,7 @@ def bgp_transit(probe: Probe, ctx: Context, v: Verdict) -> None:
     seen, result = _capture_all(
         probe, ctx, v, "bgp.transit", routers, "eth0", bpf, lambda: ping(probe, a.name, c.ip)
     )
-    summary = _ping_fact(v, f"ping pod-a -> pod-c {c.ip}", result)
+    summary = ping_fact(v, f"ping pod-a -> pod-c {c.ip}", result)
     v.expect(summary.all_answered, f"pod-a reached pod-c across nodes ({summary.loss_percent:g}% loss)")
     for label, src, dst in (("pod-a -> pod-c", a.ip, c.ip), ("pod-c -> pod-a", c.ip, a.ip)):
         carried = {

@@ -13,10 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from verify import parsers
 from verify.pcap import PacketInfo, analyze
 from verify.probe import CommandResult, PodInfo, Probe, Topology
+
+T = TypeVar("T")
 
 ALL_STACKS = ("overlay", "geneve", "native-auto", "static", "bgp")
 NATIVE_STACKS = ("native-auto", "static", "bgp")
@@ -138,7 +141,7 @@ def ping(
     )
 
 
-def _ping_fact(v: Verdict, label: str, result: CommandResult) -> parsers.PingSummary:
+def ping_fact(v: Verdict, label: str, result: CommandResult) -> parsers.PingSummary:
     v.evidence.append(Evidence.of(label, result))
     return parsers.parse_ping(result.stdout + result.stderr)
 
@@ -164,7 +167,7 @@ def _links(probe: Probe, node: str, v: Verdict) -> list[parsers.Link]:
     return parsers.parse_links(result.stdout)
 
 
-def _capture(
+def capture_packets(
     probe: Probe,
     ctx: Context,
     v: Verdict,
@@ -172,10 +175,15 @@ def _capture(
     node: str,
     iface: str,
     bpf: str,
-    traffic: Callable[[], CommandResult],
-) -> tuple[list[PacketInfo], CommandResult]:
+    traffic: Callable[[], T],
+    timeout: float = 10.0,
+) -> tuple[list[PacketInfo], T]:
+    """Capture on a node interface while `traffic` runs, keep the pcap as evidence, and analyse it.
+
+    `traffic` may itself capture elsewhere (nested captures see the same packets on two devices).
+    """
     out = ctx.pcap(check, f"-{node}-{iface}")
-    path, result = probe.capture(node, iface, bpf, traffic, out, timeout=10.0)
+    path, result = probe.capture(node, iface, bpf, traffic, out, timeout=timeout)
     packets = analyze(path, vxlan_port=probe.topology.vxlan_port, geneve_port=probe.topology.geneve_port)
     v.evidence.append(
         Evidence(
@@ -198,7 +206,7 @@ def _between(p: PacketInfo, a: ipaddress.IPv4Address, b: ipaddress.IPv4Address) 
 def intranode_ping(probe: Probe, ctx: Context, v: Verdict) -> None:
     a, b, _ = _pods(probe.topology)
     v.expect(a.node == b.node, f"pod-a and pod-b are on one node ({a.node}, {b.node})")
-    summary = _ping_fact(v, f"ping pod-a -> pod-b {b.ip}", ping(probe, a.name, b.ip))
+    summary = ping_fact(v, f"ping pod-a -> pod-b {b.ip}", ping(probe, a.name, b.ip))
     v.expect(
         summary.all_answered,
         f"{summary.received}/{summary.transmitted} answered ({summary.loss_percent:g}% loss)",
@@ -218,10 +226,12 @@ def intranode_path(probe: Probe, ctx: Context, v: Verdict) -> None:
         return ping(probe, a.name, b.ip)
 
     def on_tunnel() -> tuple[list[PacketInfo], CommandResult]:
-        return _capture(probe, ctx, v, "intranode.path", node, tunnel_dev, pair, traffic)
+        return capture_packets(probe, ctx, v, "intranode.path", node, tunnel_dev, pair, traffic)
 
-    eth0_packets, (tunnel_packets, ping_result) = _capture_nested(probe, ctx, v, node, wire, on_tunnel)
-    summary = _ping_fact(v, f"ping pod-a -> pod-b {b.ip}", ping_result)
+    eth0_packets, (tunnel_packets, ping_result) = capture_packets(
+        probe, ctx, v, "intranode.path", node, "eth0", wire, on_tunnel, timeout=15.0
+    )
+    summary = ping_fact(v, f"ping pod-a -> pod-b {b.ip}", ping_result)
     v.expect(summary.all_answered, f"pod-a reached pod-b ({summary.loss_percent:g}% loss)")
     on_wire = [p for p in eth0_packets if _between(p, a.ip, b.ip)]
     v.expect(not on_wire, f"eth0 on {node} saw {len(on_wire)} packets between pod-a and pod-b (want 0)")
@@ -237,26 +247,6 @@ def intranode_path(probe: Probe, ctx: Context, v: Verdict) -> None:
             dev.startswith("lxc") or dev == "cilium_host",
             f"{node} reaches {pod.name} {pod.ip} via dev {dev or '?'} (want lxc* or cilium_host)",
         )
-
-
-def _capture_nested(
-    probe: Probe,
-    ctx: Context,
-    v: Verdict,
-    node: str,
-    bpf: str,
-    inner: Callable[[], tuple[list[PacketInfo], CommandResult]],
-) -> tuple[list[PacketInfo], tuple[list[PacketInfo], CommandResult]]:
-    """Capture on eth0 while `inner` captures on another device and sends the traffic."""
-    out = ctx.pcap("intranode.path", f"-{node}-eth0")
-    path, inner_result = probe.capture(node, "eth0", bpf, inner, out, timeout=15.0)
-    packets = analyze(path, vxlan_port=probe.topology.vxlan_port, geneve_port=probe.topology.geneve_port)
-    v.evidence.append(
-        Evidence(
-            f"capture on {node} eth0 ({bpf})", f"tcpdump -i eth0 {bpf}", f"{len(packets)} packets", str(path)
-        )
-    )
-    return packets, inner_result
 
 
 # (device name or prefix*, direction, program): where Cilium hooks its programs (the write-up's bpftool table).
@@ -378,10 +368,10 @@ def overlay_capture(probe: Probe, ctx: Context, v: Verdict) -> None:
     encapsulation = "geneve" if topo.mode == "geneve" else "vxlan"
     port = topo.geneve_port if encapsulation == "geneve" else topo.vxlan_port
     bpf = f"udp port {port} or (host {a.ip} and host {c.ip})"
-    packets, result = _capture(
+    packets, result = capture_packets(
         probe, ctx, v, "overlay.capture", a.node, "eth0", bpf, lambda: ping(probe, a.name, c.ip)
     )
-    summary = _ping_fact(v, f"ping pod-a -> pod-c {c.ip}", result)
+    summary = ping_fact(v, f"ping pod-a -> pod-c {c.ip}", result)
     v.expect(summary.all_answered, f"pod-a reached pod-c across nodes ({summary.loss_percent:g}% loss)")
     judge_encapsulated(v, packets, encapsulation, a.ip, c.ip, {str(n.ip) for n in topo.nodes})
 
@@ -437,10 +427,10 @@ def native_capture(probe: Probe, ctx: Context, v: Verdict) -> None:
     topo = probe.topology
     a, _, c = _pods(topo)
     bpf = f"udp port {topo.vxlan_port} or udp port {topo.geneve_port} or (host {a.ip} and host {c.ip})"
-    packets, result = _capture(
+    packets, result = capture_packets(
         probe, ctx, v, "native.capture", a.node, "eth0", bpf, lambda: ping(probe, a.name, c.ip)
     )
-    summary = _ping_fact(v, f"ping pod-a -> pod-c {c.ip}", result)
+    summary = ping_fact(v, f"ping pod-a -> pod-c {c.ip}", result)
     v.expect(summary.all_answered, f"pod-a reached pod-c across nodes ({summary.loss_percent:g}% loss)")
     raw = [
         p
@@ -454,7 +444,7 @@ def native_capture(probe: Probe, ctx: Context, v: Verdict) -> None:
 
 def static_fails_without_routes(probe: Probe, ctx: Context, v: Verdict) -> None:
     a, _, c = _pods(probe.topology)
-    summary = _ping_fact(v, f"ping pod-a -> pod-c {c.ip} (no routes yet)", ping(probe, a.name, c.ip, count=2))
+    summary = ping_fact(v, f"ping pod-a -> pod-c {c.ip} (no routes yet)", ping(probe, a.name, c.ip, count=2))
     v.expect(
         summary.received == 0, f"{summary.received}/{summary.transmitted} answered (want none: 100% loss)"
     )
@@ -479,7 +469,7 @@ def static_routes(probe: Probe, ctx: Context, v: Verdict) -> None:
 
 def static_ping(probe: Probe, ctx: Context, v: Verdict) -> None:
     a, _, c = _pods(probe.topology)
-    summary = _ping_fact(v, f"ping pod-a -> pod-c {c.ip}", ping(probe, a.name, c.ip))
+    summary = ping_fact(v, f"ping pod-a -> pod-c {c.ip}", ping(probe, a.name, c.ip))
     v.expect(
         summary.all_answered,
         f"{summary.received}/{summary.transmitted} answered ({summary.loss_percent:g}% loss)",

@@ -54,6 +54,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from verify import parsers
 from verify.probe import CommandResult, DeclaredRoute, NodeInfo, PodInfo, Topology
 
 T = TypeVar("T")
@@ -281,23 +282,6 @@ def _compile_hooks() -> Path:
             raise ReplicaError(f"renaming sections of {obj.name} failed: {renamed.stderr.strip()}")
         _hooks_cache[digest] = obj
         return obj
-
-
-def _tc_hooks(bpftool_net_json: str) -> set[tuple[str, str, str]]:
-    """(device, direction, program) for every tc/tcx program in `bpftool -j net show` output.
-
-    Reads both shapes: tc filters as `<object>:[<section>]` (Debian bpftool 7.1) and tcx links
-    as the plain program name.
-    """
-    hooks: set[tuple[str, str, str]] = set()
-    for block in json.loads(bpftool_net_json or "[]"):
-        for entry in block.get("tc", []):
-            name = str(entry.get("name", ""))
-            match = re.search(r"\[([^\]]+)\]$", name)
-            prog = match.group(1) if match else name
-            direction = str(entry.get("kind", "")).rsplit("/", 1)[-1]
-            hooks.add((str(entry.get("devname", "")), direction, prog))
-    return hooks
 
 
 # --- the replica ----------------------------------------------------------------------------------
@@ -799,7 +783,8 @@ class Replica:
         for node, result in zip(self.nodes, results, strict=True):
             if not result.ok:
                 raise ReplicaError(f"{result.describe()}: {result.stderr.strip()}")
-            missing = self._expected_hooks(node) - _tc_hooks(result.stdout)
+            attached = {(a.device, a.direction, a.program) for a in parsers.parse_bpf_net(result.stdout)}
+            missing = self._expected_hooks(node) - attached
             if missing:
                 raise ReplicaError(
                     f"the kernel accepted the tc filters but bpftool on {node.name} does not list "
