@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -24,7 +23,7 @@ from typing import Any, TypeVar
 from lab.config import LabConfig
 from lab.plan import UNDERLAY_MTU, AddressPlan
 from verify.parsers import parse_ciliumnode_pools, parse_kube_list
-from verify.probe import CommandResult, DeclaredRoute, NodeInfo, PodInfo, Topology
+from verify.probe import CommandResult, DeclaredRoute, NodeInfo, PodInfo, TcpdumpReadiness, Topology
 
 T = TypeVar("T")
 TEST_NAMESPACE = "cdl-verify"
@@ -119,9 +118,15 @@ class KindProbe:
         argv = ["docker", "exec", "-i", sidecar_name(node), "sh", "-c", script, pidfile, *tcpdump]
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("wb") as sink:
-            proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE, text=True)
+            assert proc.stderr is not None
+            ready = TcpdumpReadiness(proc.stderr)
             try:
-                _wait_listening(proc, timeout)
+                if not ready.wait(timeout):
+                    proc.kill()
+                    raise OSError(
+                        f"tcpdump did not start listening within {timeout:g}s: {ready.text or 'no output'}"
+                    )
                 result = traffic()
                 time.sleep(0.5)  # let the last replies arrive
             finally:
@@ -150,32 +155,6 @@ class KindProbe:
 
     def _kubectl(self) -> list[str]:
         return ["docker", "exec", self.control_plane, "kubectl", "--kubeconfig", ADMIN_KUBECONFIG]
-
-
-def _wait_listening(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """tcpdump prints `listening on <if>` once its socket is open: only then is traffic sent.
-
-    stderr is read on a thread so a capture that never starts (a stalled `docker exec`) fails
-    after `timeout` instead of hanging `pulumi up`.
-    """
-    stderr = proc.stderr
-    assert stderr is not None
-    seen: list[bytes] = []
-    listening = threading.Event()
-
-    def read() -> None:
-        for line in iter(stderr.readline, b""):
-            seen.append(line)
-            if b"listening on" in line:
-                listening.set()
-        listening.set()  # EOF: tcpdump is gone (the check below tells which)
-
-    threading.Thread(target=read, daemon=True).start()
-    if listening.wait(timeout) and any(b"listening on" in line for line in seen):
-        return
-    proc.kill()
-    said = b"".join(seen).decode(errors="replace").strip()
-    raise OSError(f"tcpdump did not start listening within {timeout:g}s: {said or 'no output'}")
 
 
 def topology_spec(

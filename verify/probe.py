@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import IO, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -107,3 +108,34 @@ class Probe(Protocol):
         or time. Returns the pcap path and what `traffic` returned.
         """
         ...
+
+
+class TcpdumpReadiness:
+    """The capture handshake every probe uses: tcpdump says `listening on <if>` once its socket
+    is open, and only then may traffic be sent. stderr is read on a thread, so waiting for it can
+    time out instead of hanging on a tcpdump (or `docker exec`) that never starts."""
+
+    def __init__(self, stderr: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._done = threading.Event()  # set on "listening on", or at EOF (tcpdump is gone)
+        self._thread = threading.Thread(target=self._read, args=(stderr,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stderr: IO[str]) -> None:
+        for line in stderr:
+            self.lines.append(line)
+            if "listening on" in line:
+                self._done.set()
+        self._done.set()
+
+    def wait(self, timeout: float) -> bool:
+        """True once tcpdump is listening; False if it exited or `timeout` passed first."""
+        self._done.wait(timeout)
+        return any("listening on" in line for line in self.lines)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines).strip()

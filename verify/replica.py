@@ -55,7 +55,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from verify import parsers
-from verify.probe import CommandResult, DeclaredRoute, NodeInfo, PodInfo, Topology
+from verify.probe import CommandResult, DeclaredRoute, NodeInfo, PodInfo, TcpdumpReadiness, Topology
 
 T = TypeVar("T")
 
@@ -985,26 +985,12 @@ class Replica:
             argv.append(bpf_filter)
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        stderr_lines: list[str] = []
-        listening = threading.Event()  # set on "listening on", or at EOF (tcpdump is gone)
-
-        def read_stderr() -> None:
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                stderr_lines.append(line)
-                if "listening on" in line:
-                    listening.set()
-            listening.set()
-
-        reader = threading.Thread(target=read_stderr, daemon=True)
-        reader.start()
-        listening.wait(timeout)
-        if not any("listening on" in line for line in stderr_lines) or proc.poll() is not None:
+        assert proc.stderr is not None
+        reader = TcpdumpReadiness(proc.stderr)
+        if not reader.wait(timeout) or proc.poll() is not None:
             _stop(proc)
             reader.join(1)
-            raise ReplicaError(
-                f"[{where}] tcpdump on {interface} did not start listening: {''.join(stderr_lines).strip()}"
-            )
+            raise ReplicaError(f"[{where}] tcpdump on {interface} did not start listening: {reader.text}")
         interrupted = True
         try:
             result = traffic()
@@ -1018,9 +1004,7 @@ class Replica:
             _stop(proc)
             reader.join(2)
         if proc.returncode not in (0, -signal.SIGINT):
-            raise ReplicaError(
-                f"[{where}] tcpdump on {interface} exited {proc.returncode}: {''.join(stderr_lines).strip()}"
-            )
+            raise ReplicaError(f"[{where}] tcpdump on {interface} exited {proc.returncode}: {reader.text}")
         return out, result
 
 
