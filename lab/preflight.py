@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import platform
 import re
 import shutil
@@ -177,25 +178,16 @@ def check_underlay_free(config: LabConfig, network_name: str, run: Runner = _run
     names = [n for n in listed.stdout.split() if n and n != network_name]
     clashes = []
     if names:
-        inspect = run(
-            (
-                "docker",
-                "network",
-                "inspect",
-                "--format",
-                "{{.Name}} {{range .IPAM.Config}}{{.Subnet}} {{end}}",
-                *names,
-            )
-        )
-        for line in inspect.stdout.splitlines():
-            name, *subnets = line.split()
-            for subnet in subnets:
+        # `docker network inspect` prints JSON: [{Name, IPAM: {Config: [{Subnet}, ...]}}, ...]
+        inspect = run(("docker", "network", "inspect", *names))
+        for network in json.loads(inspect.stdout or "[]"):
+            for ipam in (network.get("IPAM") or {}).get("Config") or []:
                 try:
-                    net = ipaddress.ip_network(subnet, strict=False)
+                    net = ipaddress.ip_network(ipam.get("Subnet", ""), strict=False)
                 except ValueError:
                     continue
                 if isinstance(net, ipaddress.IPv4Network) and net.overlaps(config.underlay):
-                    clashes.append(f"{name} ({net})")
+                    clashes.append(f"{network.get('Name')} ({net})")
     if clashes:
         return Finding(
             False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable, Sequence
 
@@ -142,7 +143,19 @@ def test_underlay_already_used_by_another_network() -> None:
     def run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
         if argv[:3] == ("docker", "network", "inspect"):
             assert "cdl-overlay" not in argv  # the lab's own network is not a clash
-            out = "bridge 172.17.0.0/16 \nother 172.30.0.0/16 \n"
+            out = json.dumps(
+                [
+                    {
+                        "Name": "bridge",
+                        "IPAM": {"Config": [{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}]},
+                    },
+                    {
+                        "Name": "other",
+                        "IPAM": {"Config": [{"Subnet": "fd00::/64"}, {"Subnet": "172.30.0.0/16"}]},
+                    },
+                    {"Name": "none", "IPAM": {"Config": None}},
+                ]
+            )
             return subprocess.CompletedProcess(list(argv), 0, out, "")
         result: subprocess.CompletedProcess[str] = host(argv)
         return result
@@ -161,7 +174,8 @@ def test_underlay_free() -> None:
     def run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
         if argv[:3] == ("docker", "network", "ls"):
             return subprocess.CompletedProcess(list(argv), 0, "bridge\n", "")
-        return subprocess.CompletedProcess(list(argv), 0, "bridge 172.17.0.0/16 \n", "")
+        out = json.dumps([{"Name": "bridge", "IPAM": {"Config": [{"Subnet": "172.17.0.0/16"}]}}])
+        return subprocess.CompletedProcess(list(argv), 0, out, "")
 
     assert check_underlay_free(config, "cdl-overlay", run).ok
 
