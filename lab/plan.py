@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Literal
 
 from lab.config import PROJECT, LabConfig
 
@@ -21,7 +20,6 @@ UNDERLAY_MTU = 1500
 @dataclass(frozen=True)
 class PlannedNode:
     name: str  # kind's container name, also the Kubernetes node name
-    role: Literal["control-plane", "worker"]
     index: int
     pod_cidr: ipaddress.IPv4Network | None  # None where Cilium's operator allocates (multi-pool)
     asn: int | None  # the node's BGP ASN in mode bgp
@@ -42,12 +40,6 @@ class AddressPlan:
     @property
     def control_plane(self) -> PlannedNode:
         return self.nodes[0]
-
-    def node(self, name: str) -> PlannedNode:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(name)
 
     @property
     def pod_cidrs(self) -> dict[str, str]:
@@ -70,7 +62,6 @@ def plan(config: LabConfig) -> AddressPlan:
     nodes = tuple(
         PlannedNode(
             name=name,
-            role="control-plane" if i == 0 else "worker",
             index=i,
             pod_cidr=blocks[i] if blocks else None,
             asn=config.bgp.node_asns[i] if config.bgp else None,

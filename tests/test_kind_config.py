@@ -35,8 +35,3 @@ def test_controller_manager_does_not_allocate_pod_cidrs(mode: str) -> None:
     # No apiVersion: kind then applies it to kubeadm v1beta3 and v1beta4 alike (k8s 1.36 uses v1beta4).
     assert "apiVersion" not in patch_doc
     assert patch_doc["controllerManager"]["extraArgs"] == {"allocate-node-cidrs": "false"}
-
-
-def test_render_is_stable() -> None:
-    config = parse_config({"mode": "bgp"}, "bgp")
-    assert kind_config.render(config) == kind_config.render(config)
