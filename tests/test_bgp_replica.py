@@ -8,8 +8,6 @@ routing around the router. Each scenario runs in its own replica, so they never 
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -17,33 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from labsupport import CONVERGE_LIMIT, failed, needs_bgp_daemons, run_check
 
 from lab.frr import frr_spec
 from lab.plan import plan
-from verify.bgp_checks import BGP_CATALOGUE, bgp_by_id
-from verify.bgp_replica import BgpDaemonError, BgpDaemons, BgpProbe, replica_lab_config, tools_missing
-from verify.checks import Context, Status, Verdict
+from verify.bgp_checks import BGP_CATALOGUE
+from verify.bgp_replica import BgpDaemonError, BgpDaemons, replica_lab_config
+from verify.checks import Status
 from verify.replica import Replica
 
-MISSING = tools_missing() if os.geteuid() == 0 else []
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or bool(MISSING) or shutil.which("ip") is None,
-    reason="real BGP daemons in network namespaces need root, iproute2, FRR (vtysh, zebra, bgpd), "
-    f"gobgpd/gobgp, python3 and tcpdump (missing: {', '.join(MISSING) or 'root'})",
-)
-
-CONVERGE_LIMIT = 30.0
+pytestmark = needs_bgp_daemons
 SYSTEM_FRR_DIRS = (Path("/etc/frr"), Path("/var/run/frr"))
-
-
-def run(check_id: str, probe: BgpProbe, tmp_path: Path) -> Verdict:
-    verdict = bgp_by_id(check_id).run(probe, Context(artifacts=tmp_path, mode="bgp"))
-    print("\n".join([f"{check_id}: {verdict.status}", *verdict.findings]))
-    return verdict
-
-
-def failed(verdict: Verdict) -> list[str]:
-    return [f for f in verdict.findings if f.startswith("FAIL")]
 
 
 def bgp_replica(prefix: str) -> Replica:
@@ -79,7 +61,7 @@ def test_converges_within_the_budget(lab: BgpDaemons) -> None:
 
 @pytest.mark.parametrize("check_id", [c.id for c in BGP_CATALOGUE])
 def test_default_lab_passes(check_id: str, lab: BgpDaemons, tmp_path: Path) -> None:
-    assert run(check_id, lab.probe, tmp_path).status is Status.PASS
+    assert run_check(check_id, lab.probe, tmp_path).status is Status.PASS
 
 
 def test_frr_runs_the_rendered_config(lab: BgpDaemons) -> None:
@@ -94,7 +76,7 @@ def test_frr_runs_the_rendered_config(lab: BgpDaemons) -> None:
 
 
 def test_each_pod_cidr_is_learned_from_its_node(lab: BgpDaemons, tmp_path: Path) -> None:
-    verdict = run("bgp.pod-cidrs", lab.probe, tmp_path)
+    verdict = run_check("bgp.pod-cidrs", lab.probe, tmp_path)
     for node in lab.probe.topology.nodes:
         assert (
             f"ok   rtr: {node.pod_cidr} nexthop ['{node.ip}'] (want only {node.name} {node.ip})"
@@ -103,7 +85,7 @@ def test_each_pod_cidr_is_learned_from_its_node(lab: BgpDaemons, tmp_path: Path)
 
 
 def test_vip_has_one_nexthop_per_node_in_frr_and_kernel(lab: BgpDaemons, tmp_path: Path) -> None:
-    verdict = run("bgp.ecmp", lab.probe, tmp_path)
+    verdict = run_check("bgp.ecmp", lab.probe, tmp_path)
     assert verdict.passed
     assert any(f.startswith("ok   rtr: FRR's RIB has 3 BGP nexthops") for f in verdict.findings)
     assert any(f.startswith("ok   rtr: the kernel FIB has 3 nexthops") for f in verdict.findings)
@@ -115,7 +97,7 @@ def test_ecmp_reads_nexthop_objects_when_routes_hide_them(lab: BgpDaemons, tmp_p
     assert rep.router_exec(["sysctl", "-q", "-w", "net.ipv4.nexthop_compat_mode=0"]).ok
     try:
         shown = rep.router_exec(["ip", "-j", "route", "show", f"{lab.vip}/32"])
-        verdict = run("bgp.ecmp", lab.probe, tmp_path)
+        verdict = run_check("bgp.ecmp", lab.probe, tmp_path)
     finally:
         assert rep.router_exec(["sysctl", "-q", "-w", "net.ipv4.nexthop_compat_mode=1"]).ok
     assert '"nhid"' in shown.stdout and '"nexthops"' not in shown.stdout
@@ -124,7 +106,7 @@ def test_ecmp_reads_nexthop_objects_when_routes_hide_them(lab: BgpDaemons, tmp_p
 
 
 def test_transit_evidence_is_a_pcap(lab: BgpDaemons, tmp_path: Path) -> None:
-    verdict = run("bgp.transit", lab.probe, tmp_path)
+    verdict = run_check("bgp.transit", lab.probe, tmp_path)
     pcaps = [e.artifact for e in verdict.evidence if e.artifact]
     assert pcaps and all(Path(p).is_file() and Path(p).stat().st_size > 24 for p in pcaps)
 
@@ -137,7 +119,7 @@ def test_spread_fails_when_the_router_hashes_addresses_only(lab: BgpDaemons, tmp
     router = lab.replica
     assert router.router_exec(["sysctl", "-q", "-w", "net.ipv4.fib_multipath_hash_policy=0"]).ok
     try:
-        verdict = run("bgp.ecmp-spread", lab.probe, tmp_path)
+        verdict = run_check("bgp.ecmp-spread", lab.probe, tmp_path)
     finally:
         assert router.router_exec(["sysctl", "-q", "-w", "net.ipv4.fib_multipath_hash_policy=1"]).ok
     assert verdict.status is Status.FAIL
@@ -152,7 +134,7 @@ def test_transit_fails_when_nodes_route_around_the_router(lab: BgpDaemons, tmp_p
     for here, there in direct:
         assert rep.node_exec(here.name, ["ip", "route", "add", str(there.pod_cidr), "via", str(there.ip)]).ok
     try:
-        verdict = run("bgp.transit", lab.probe, tmp_path)
+        verdict = run_check("bgp.transit", lab.probe, tmp_path)
     finally:
         for here, there in direct:
             rep.node_exec(here.name, ["ip", "route", "del", str(there.pod_cidr), "via", str(there.ip)])
@@ -166,13 +148,13 @@ def test_one_path_kept_fails_ecmp(tmp_path: Path) -> None:
     with bgp_replica("cdlbgpm-") as rep:
         with BgpDaemons(rep, replica_lab_config(rep, maximumPaths=1)) as bgp:
             assert bgp.converge_seconds is not None and bgp.converge_seconds <= CONVERGE_LIMIT
-            assert run("bgp.sessions", bgp.probe, tmp_path).passed
-            assert run("bgp.pod-cidrs", bgp.probe, tmp_path).passed
-            ecmp = run("bgp.ecmp", bgp.probe, tmp_path)
+            assert run_check("bgp.sessions", bgp.probe, tmp_path).passed
+            assert run_check("bgp.pod-cidrs", bgp.probe, tmp_path).passed
+            ecmp = run_check("bgp.ecmp", bgp.probe, tmp_path)
             assert ecmp.status is Status.FAIL
             assert any("FRR's RIB has 1 BGP nexthops" in f for f in failed(ecmp))
             assert any("kernel FIB has 1 nexthops" in f for f in failed(ecmp))
-            assert run("bgp.ecmp-spread", bgp.probe, tmp_path).status is Status.FAIL
+            assert run_check("bgp.ecmp-spread", bgp.probe, tmp_path).status is Status.FAIL
             runtime = bgp.runtime
             namespaces = [rep.router_namespace, *(n.namespace for n in rep.nodes)]
             assert all(_pids(ns) for ns in namespaces)
@@ -187,19 +169,19 @@ def test_stopped_speaker_fails_sessions(tmp_path: Path) -> None:
         config = replica_lab_config(rep, nodeAsn=[65001, 65002, 65003])
         with BgpDaemons(rep, config) as bgp:
             assert bgp.spec.multipath_relax
-            assert run("bgp.ecmp", bgp.probe, tmp_path).passed
-            assert run("bgp.sessions", bgp.probe, tmp_path).passed
+            assert run_check("bgp.ecmp", bgp.probe, tmp_path).passed
+            assert run_check("bgp.sessions", bgp.probe, tmp_path).passed
             gone = rep.nodes[2]
             assert bgp.stop_speaker(gone.name) < bgp.spec.hold
-            sessions = run("bgp.sessions", bgp.probe, tmp_path)
+            sessions = run_check("bgp.sessions", bgp.probe, tmp_path)
             assert sessions.status is Status.FAIL
             assert failed(sessions) == [
                 f"FAIL rtr: {gone.name} {gone.ip} is a peer in state absent (want Established)"
             ]
-            pod_cidrs = run("bgp.pod-cidrs", bgp.probe, tmp_path)
+            pod_cidrs = run_check("bgp.pod-cidrs", bgp.probe, tmp_path)
             assert pod_cidrs.status is Status.FAIL
             assert all(str(gone.pod_cidr) in f for f in failed(pod_cidrs))
-            assert run("bgp.ecmp", bgp.probe, tmp_path).status is Status.FAIL
+            assert run_check("bgp.ecmp", bgp.probe, tmp_path).status is Status.FAIL
 
 
 def test_rfc8212_policy_left_on_learns_nothing(tmp_path: Path) -> None:
@@ -210,12 +192,12 @@ def test_rfc8212_policy_left_on_learns_nothing(tmp_path: Path) -> None:
         strict = dataclasses.replace(frr_spec(config, plan(config), 0), ebgp_requires_policy=True)
         with BgpDaemons(rep, config, spec=strict) as bgp:
             assert " bgp ebgp-requires-policy" in bgp.files["frr.conf"].splitlines()
-            assert run("bgp.sessions", bgp.probe, tmp_path).passed
-            pod_cidrs = run("bgp.pod-cidrs", bgp.probe, tmp_path)
+            assert run_check("bgp.sessions", bgp.probe, tmp_path).passed
+            pod_cidrs = run_check("bgp.pod-cidrs", bgp.probe, tmp_path)
             assert pod_cidrs.status is Status.FAIL
             assert len([f for f in failed(pod_cidrs) if "in the RIB from BGP" in f]) == len(rep.nodes)
-            assert run("bgp.ecmp", bgp.probe, tmp_path).status is Status.FAIL
-            assert run("bgp.transit", bgp.probe, tmp_path).status is Status.FAIL
+            assert run_check("bgp.ecmp", bgp.probe, tmp_path).status is Status.FAIL
+            assert run_check("bgp.transit", bgp.probe, tmp_path).status is Status.FAIL
     assert _snapshot(SYSTEM_FRR_DIRS) == before, "a system FRR directory changed"
 
 

@@ -17,43 +17,24 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from labsupport import CONVERGE_LIMIT, failed, needs_bgp_daemons, run_check
 
 from lab.frr import frr_spec
 from lab.plan import plan
-from verify.bgp_checks import bgp_by_id, kernel_nexthops
-from verify.bgp_replica import BgpDaemons, BgpProbe, replica_lab_config, tools_missing
-from verify.checks import Context, Status, Verdict
+from verify.bgp_checks import kernel_nexthops
+from verify.bgp_replica import BgpDaemons, replica_lab_config
+from verify.checks import Status
 from verify.pcap import analyze
 from verify.probe import CommandResult
 from verify.replica import Replica, ReplicaPod
 
-MISSING = tools_missing() if os.geteuid() == 0 else []
-needs_daemons = pytest.mark.skipif(
-    os.geteuid() != 0 or bool(MISSING) or shutil.which("ip") is None or shutil.which("ping") is None,
-    reason="real BGP daemons in network namespaces need root, iproute2, ping, FRR (vtysh, zebra, bgpd), "
-    f"gobgpd/gobgp, python3 and tcpdump (missing: {', '.join(MISSING) or 'root'})",
-)
-
-CONVERGE_LIMIT = 30.0
 ROUTERS = ("rtr", "rtr2")
 SEED_SYSCTL = "net.ipv4.fib_multipath_hash_seed"
 SEED_TRIES = 256  # each try sends a flow to rtr with odds 1/2: never running out in practice
-
-
-def run(check_id: str, probe: BgpProbe, tmp_path: Path) -> Verdict:
-    verdict = bgp_by_id(check_id).run(probe, Context(artifacts=tmp_path, mode="bgp"))
-    print("\n".join([f"{check_id}: {verdict.status}", *verdict.findings]))
-    return verdict
-
-
-def failed(verdict: Verdict) -> list[str]:
-    return [f for f in verdict.findings if f.startswith("FAIL")]
 
 
 def two_router_replica(prefix: str) -> Replica:
@@ -154,7 +135,7 @@ def pinned(lab: BgpDaemons) -> Iterator[Callable[[str, str], None]]:
 # --- the lab converges with both routers --------------------------------------------------------
 
 
-@needs_daemons
+@needs_bgp_daemons
 def test_converges_within_the_budget(lab: BgpDaemons) -> None:
     assert lab.converge_seconds is not None and lab.converge_seconds <= CONVERGE_LIMIT
     assert lab.router_names == ROUTERS
@@ -162,7 +143,7 @@ def test_converges_within_the_budget(lab: BgpDaemons) -> None:
     assert lab.probe.topology.extra["router"] == "rtr"
 
 
-@needs_daemons
+@needs_bgp_daemons
 def test_each_router_runs_its_own_rendered_config(lab: BgpDaemons) -> None:
     """rtr runs frr_spec(config, plan, 0), rtr2 frr_spec(config, plan, 1): own hostname and router-id."""
     for index, router in enumerate(lab.routers):
@@ -183,7 +164,7 @@ def test_each_router_runs_its_own_rendered_config(lab: BgpDaemons) -> None:
     assert [r.spec.hostname for r in lab.routers] == ["replica-frr0", "replica-frr1"]
 
 
-@needs_daemons
+@needs_bgp_daemons
 def test_every_speaker_dials_every_router(lab: BgpDaemons) -> None:
     for speaker in lab.speakers:
         shown = lab.gobgp(speaker.node, ["neighbor", "-j"])
@@ -192,17 +173,17 @@ def test_every_speaker_dials_every_router(lab: BgpDaemons) -> None:
         assert peers == {str(ip): 6 for ip in lab.replica.router_ips}  # 6: ESTABLISHED
 
 
-@needs_daemons
+@needs_bgp_daemons
 @pytest.mark.parametrize("check_id", ["bgp.sessions", "bgp.pod-cidrs", "bgp.ecmp", "bgp.ecmp-spread"])
 def test_two_router_lab_passes(check_id: str, lab: BgpDaemons, tmp_path: Path) -> None:
-    assert run(check_id, lab.probe, tmp_path).status is Status.PASS
+    assert run_check(check_id, lab.probe, tmp_path).status is Status.PASS
 
 
-@needs_daemons
+@needs_bgp_daemons
 def test_sessions_and_routes_are_checked_on_both_routers(lab: BgpDaemons, tmp_path: Path) -> None:
-    sessions = run("bgp.sessions", lab.probe, tmp_path)
-    pod_cidrs = run("bgp.pod-cidrs", lab.probe, tmp_path)
-    ecmp = run("bgp.ecmp", lab.probe, tmp_path)
+    sessions = run_check("bgp.sessions", lab.probe, tmp_path)
+    pod_cidrs = run_check("bgp.pod-cidrs", lab.probe, tmp_path)
+    ecmp = run_check("bgp.ecmp", lab.probe, tmp_path)
     for router in ROUTERS:
         for node in lab.probe.topology.nodes:
             assert (
@@ -217,7 +198,7 @@ def test_sessions_and_routes_are_checked_on_both_routers(lab: BgpDaemons, tmp_pa
         assert any(f.startswith(f"ok   {router}: the kernel FIB has 3 nexthops") for f in ecmp.findings)
 
 
-@needs_daemons
+@needs_bgp_daemons
 def test_nodes_route_the_supernet_via_both_routers(lab: BgpDaemons) -> None:
     rep = lab.replica
     for node in rep.nodes:
@@ -230,7 +211,7 @@ def test_nodes_route_the_supernet_via_both_routers(lab: BgpDaemons) -> None:
 # --- bgp.transit with two routers ---------------------------------------------------------------
 
 
-@needs_daemons
+@needs_bgp_daemons
 def test_pod_traffic_crosses_a_router_and_transit_names_it(lab: BgpDaemons, tmp_path: Path) -> None:
     """With the kernel's own (per-boot random) seed: every packet crosses exactly one router, and
     bgp.transit PASSes naming the router each direction really crossed."""
@@ -242,7 +223,7 @@ def test_pod_traffic_crosses_a_router_and_transit_names_it(lab: BgpDaemons, tmp_
     assert crossed["there"] == {hashed_router(rep, a, c)}
     assert crossed["back"] == {hashed_router(rep, c, a)}
 
-    verdict = run("bgp.transit", lab.probe, tmp_path / "check")
+    verdict = run_check("bgp.transit", lab.probe, tmp_path / "check")
     assert verdict.status is Status.PASS
     (there,) = crossed["there"]
     (back,) = crossed["back"]
@@ -254,7 +235,7 @@ def test_pod_traffic_crosses_a_router_and_transit_names_it(lab: BgpDaemons, tmp_
     )
 
 
-@needs_daemons
+@needs_bgp_daemons
 @pytest.mark.parametrize("router", ["rtr", "rtr2"])
 def test_transit_follows_the_hash_to_either_router(
     lab: BgpDaemons, pinned: Callable[[str, str], None], router: str, tmp_path: Path
@@ -262,7 +243,7 @@ def test_transit_follows_the_hash_to_either_router(
     pinned(router, router)
     _, crossed = routers_crossed(lab.replica, tmp_path / "truth")
     assert crossed == {"there": {router}, "back": {router}}
-    verdict = run("bgp.transit", lab.probe, tmp_path / "check")
+    verdict = run_check("bgp.transit", lab.probe, tmp_path / "check")
     assert verdict.status is Status.PASS
     assert sum(f" crossed {router}:" in f for f in verdict.findings) == 2
 
@@ -270,20 +251,20 @@ def test_transit_follows_the_hash_to_either_router(
 # --- FAIL where a node is gone ------------------------------------------------------------------
 
 
-@needs_daemons
+@needs_bgp_daemons
 def test_stopped_speaker_fails_sessions_on_both_routers(tmp_path: Path) -> None:
     with two_router_replica("cdlbgp2s-") as rep, BgpDaemons(rep, replica_lab_config(rep)) as bgp:
         assert bgp.converge_seconds is not None and bgp.converge_seconds <= CONVERGE_LIMIT
-        assert run("bgp.sessions", bgp.probe, tmp_path).passed
+        assert run_check("bgp.sessions", bgp.probe, tmp_path).passed
         gone = rep.nodes[1]
         assert bgp.stop_speaker(gone.name) < bgp.spec.hold
-        sessions = run("bgp.sessions", bgp.probe, tmp_path)
+        sessions = run_check("bgp.sessions", bgp.probe, tmp_path)
         assert sessions.status is Status.FAIL
         assert failed(sessions) == [
             f"FAIL {router}: {gone.name} {gone.ip} is a peer in state absent (want Established)"
             for router in ROUTERS
         ]
-        pod_cidrs = run("bgp.pod-cidrs", bgp.probe, tmp_path)
+        pod_cidrs = run_check("bgp.pod-cidrs", bgp.probe, tmp_path)
         assert pod_cidrs.status is Status.FAIL
         assert {f.split(":")[0] for f in failed(pod_cidrs)} == {f"FAIL {r}" for r in ROUTERS}
         assert all(str(gone.pod_cidr) in f for f in failed(pod_cidrs))

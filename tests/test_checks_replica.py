@@ -9,28 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from labsupport import needs_replica, run_check
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.utils import wrpcap
 
-from verify import catalogue, checks
-from verify.checks import Context, Status, Verdict
+from verify import checks
+from verify.checks import Status, Verdict
 from verify.pcap import analyze
 from verify.probe import Topology
 from verify.replica import Replica
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not all(shutil.which(t) for t in ("ip", "tcpdump", "ping", "bpftool", "clang")),
-    reason="the replica needs root and iproute2, tcpdump, ping, bpftool and clang (see .ci/run)",
-)
+pytestmark = needs_replica
 
 SHARED_PCAPS = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata" / "pcaps"
 
@@ -44,12 +40,6 @@ class Retold:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._probe, name)
-
-
-def run(check_id: str, probe: Any, tmp_path: Path) -> Verdict:
-    verdict = catalogue.by_id(check_id).run(probe, Context(artifacts=tmp_path, mode=probe.topology.mode))
-    print("\n".join([f"{check_id}: {verdict.status}", *verdict.findings]))
-    return verdict
 
 
 @pytest.fixture(scope="module")
@@ -103,29 +93,29 @@ NATIVE_PASSES = [
 
 @pytest.mark.parametrize("check_id", OVERLAY_PASSES)
 def test_passes_on_overlay(check_id: str, overlay: Replica, tmp_path: Path) -> None:
-    assert run(check_id, overlay, tmp_path).status is Status.PASS
+    assert run_check(check_id, overlay, tmp_path).status is Status.PASS
 
 
 @pytest.mark.parametrize("check_id", NATIVE_PASSES)
 def test_passes_on_native_auto(check_id: str, native: Replica, tmp_path: Path) -> None:
-    assert run(check_id, native, tmp_path).status is Status.PASS
+    assert run_check(check_id, native, tmp_path).status is Status.PASS
 
 
 def test_static_fails_then_passes_with_routes_then_fails_again(static: Replica, tmp_path: Path) -> None:
     """The write-up's 3B in order: no routes, no connectivity; routes, TTL 62; and back."""
-    assert run("static.fails-without-routes", static, tmp_path).status is Status.PASS
-    assert run("static.routes", static, tmp_path).status is Status.FAIL
-    assert run("static.ping", static, tmp_path).status is Status.FAIL
+    assert run_check("static.fails-without-routes", static, tmp_path).status is Status.PASS
+    assert run_check("static.routes", static, tmp_path).status is Status.FAIL
+    assert run_check("static.ping", static, tmp_path).status is Status.FAIL
 
     static.add_static_routes()
-    assert run("static.routes", static, tmp_path).status is Status.PASS
-    assert run("static.ping", static, tmp_path).status is Status.PASS
-    assert run("native.capture", static, tmp_path).status is Status.PASS
-    assert run("native.no-tunnel", static, tmp_path).status is Status.PASS
-    assert run("static.fails-without-routes", static, tmp_path).status is Status.FAIL
+    assert run_check("static.routes", static, tmp_path).status is Status.PASS
+    assert run_check("static.ping", static, tmp_path).status is Status.PASS
+    assert run_check("native.capture", static, tmp_path).status is Status.PASS
+    assert run_check("native.no-tunnel", static, tmp_path).status is Status.PASS
+    assert run_check("static.fails-without-routes", static, tmp_path).status is Status.FAIL
 
     static.remove_static_routes()
-    assert run("static.fails-without-routes", static, tmp_path).status is Status.PASS
+    assert run_check("static.fails-without-routes", static, tmp_path).status is Status.PASS
 
 
 # --- FAIL where it does not -------------------------------------------------------------------
@@ -136,12 +126,12 @@ FAILS_ON_OVERLAY = ["native.no-tunnel", "native.routes", "native.capture"]
 
 @pytest.mark.parametrize("check_id", FAILS_ON_NATIVE)
 def test_overlay_claims_fail_on_native_routing(check_id: str, native: Replica, tmp_path: Path) -> None:
-    assert run(check_id, native, tmp_path).status is Status.FAIL
+    assert run_check(check_id, native, tmp_path).status is Status.FAIL
 
 
 @pytest.mark.parametrize("check_id", FAILS_ON_OVERLAY)
 def test_native_claims_fail_on_the_overlay(check_id: str, overlay: Replica, tmp_path: Path) -> None:
-    assert run(check_id, overlay, tmp_path).status is Status.FAIL
+    assert run_check(check_id, overlay, tmp_path).status is Status.FAIL
 
 
 def test_intranode_path_fails_when_the_traffic_crosses_the_tunnel(overlay: Replica, tmp_path: Path) -> None:
@@ -151,7 +141,7 @@ def test_intranode_path_fails_when_the_traffic_crosses_the_tunnel(overlay: Repli
         dataclasses.replace(pod_c, name="pod-b") if p.name == "pod-b" else p for p in overlay.topology.pods
     )
     retold = Retold(overlay, pods=pods)
-    verdict = run("intranode.path", retold, tmp_path)
+    verdict = run_check("intranode.path", retold, tmp_path)
     assert verdict.status is Status.FAIL
     assert any(f.startswith("FAIL") and "eth0" in f for f in verdict.findings)
 
@@ -160,28 +150,28 @@ def test_intranode_ping_fails_when_the_peer_is_cut_off(scratch_overlay: Replica,
     pod_b = scratch_overlay.pod("pod-b")
     cut = scratch_overlay.node_exec(pod_b.node, ["ip", "link", "set", "dev", pod_b.lxc, "down"])
     assert cut.ok, cut.stderr
-    assert run("intranode.ping", scratch_overlay, tmp_path).status is Status.FAIL
+    assert run_check("intranode.ping", scratch_overlay, tmp_path).status is Status.FAIL
 
 
 def test_bpf_hooks_fail_when_a_program_is_detached(scratch_overlay: Replica, tmp_path: Path) -> None:
     node = scratch_overlay.topology.nodes[0].name
     detached = scratch_overlay.node_exec(node, ["tc", "filter", "del", "dev", "cilium_host", "egress"])
     assert detached.ok, detached.stderr
-    verdict = run("datapath.bpf-hooks", scratch_overlay, tmp_path)
+    verdict = run_check("datapath.bpf-hooks", scratch_overlay, tmp_path)
     assert verdict.status is Status.FAIL
     assert f"FAIL {node}: cil_from_host on cilium_host egress" in verdict.findings
 
 
 def test_bpf_hooks_fail_without_any_program(tmp_path: Path) -> None:
     with Replica("native-auto", prefix="cdltnb-", bpf_hooks=False) as bare:
-        assert run("datapath.bpf-hooks", bare, tmp_path).status is Status.FAIL
+        assert run_check("datapath.bpf-hooks", bare, tmp_path).status is Status.FAIL
 
 
 def test_cilium_host_fails_without_its_router_ip(scratch_overlay: Replica, tmp_path: Path) -> None:
     node = scratch_overlay.topology.nodes[2].name
     flushed = scratch_overlay.node_exec(node, ["ip", "addr", "flush", "dev", "cilium_host"])
     assert flushed.ok, flushed.stderr
-    verdict = run("datapath.cilium-host", scratch_overlay, tmp_path)
+    verdict = run_check("datapath.cilium-host", scratch_overlay, tmp_path)
     assert verdict.status is Status.FAIL
     assert f"FAIL {node}: cilium_host has an IPv4 address" in verdict.findings
 
@@ -192,27 +182,27 @@ def test_cilium_host_fails_outside_the_node_pod_cidr(overlay: Replica, tmp_path:
     shifted = tuple(
         dataclasses.replace(n, pod_cidr=nodes[(i + 1) % len(nodes)].pod_cidr) for i, n in enumerate(nodes)
     )
-    assert run("datapath.cilium-host", Retold(overlay, nodes=shifted), tmp_path).status is Status.FAIL
+    assert run_check("datapath.cilium-host", Retold(overlay, nodes=shifted), tmp_path).status is Status.FAIL
 
 
 def test_native_pools_fail_when_blocks_are_not_the_claimed_size(tmp_path: Path) -> None:
     """A /26 per node is not the write-up's /27 per node."""
     with Replica("native-auto", prefix="cdltnp-", pod_mask=26, bpf_hooks=False) as wide:
         retold = Retold(wide, extra={**wide.topology.extra, "pool_mask": "27"})
-        assert run("native.pools", retold, tmp_path).status is Status.FAIL
+        assert run_check("native.pools", retold, tmp_path).status is Status.FAIL
 
 
 def test_path_mtu_fails_when_the_overhead_is_not_there(native: Replica, tmp_path: Path) -> None:
     """Native routing carries 1500-byte packets; claiming VXLAN (1450) must fail."""
-    assert run("path.mtu", Retold(native, mode="overlay"), tmp_path).status is Status.FAIL
+    assert run_check("path.mtu", Retold(native, mode="overlay"), tmp_path).status is Status.FAIL
 
 
 def test_path_mtu_fails_when_claiming_native_on_the_overlay(overlay: Replica, tmp_path: Path) -> None:
-    assert run("path.mtu", Retold(overlay, mode="native-auto"), tmp_path).status is Status.FAIL
+    assert run_check("path.mtu", Retold(overlay, mode="native-auto"), tmp_path).status is Status.FAIL
 
 
 def test_verdicts_keep_their_evidence(overlay: Replica, tmp_path: Path) -> None:
-    verdict = run("overlay.capture", overlay, tmp_path)
+    verdict = run_check("overlay.capture", overlay, tmp_path)
     pcaps = [e.artifact for e in verdict.evidence if e.artifact]
     assert pcaps and all(Path(p).is_file() for p in pcaps)
     assert any(p.encapsulation == "vxlan" for p in analyze(pcaps[0]))

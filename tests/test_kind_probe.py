@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from labsupport import needs_replica
 
 from lab.config import parse_config
 from lab.plan import plan
@@ -25,10 +25,7 @@ from verify.checks import Context, Status
 from verify.kind import topology_spec
 from verify.replica import Replica
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not all(shutil.which(t) for t in ("ip", "tcpdump", "ping", "bpftool", "clang")),
-    reason="the replica needs root and iproute2, tcpdump, ping, bpftool and clang (see .ci/run)",
-)
+pytestmark = needs_replica
 
 FAKE_DOCKER = f"""#!{sys.executable}
 import os, sys

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+from labsupport import needs_replica
 
 from verify import catalogue, checks, report
 from verify.__main__ import main
 from verify.checks import Evidence, Status, Verdict
 from verify.replica import Replica
-
-needs_replica = pytest.mark.skipif(
-    os.geteuid() != 0 or not all(shutil.which(t) for t in ("ip", "tcpdump", "ping", "bpftool", "clang")),
-    reason="the replica needs root and iproute2, tcpdump, ping, bpftool and clang (see .ci/run)",
-)
 
 
 def test_list_prints_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
