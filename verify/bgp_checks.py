@@ -16,6 +16,7 @@ import ipaddress
 import json
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from verify import parsers
@@ -29,15 +30,8 @@ SPREAD_FIRST_SOURCE_PORT = 40000
 SPREAD_PORT = 9  # discard: nothing has to answer, the captures count what arrives
 # Sends one UDP datagram per flow, each from its own source port: with fib_multipath_hash_policy=1
 # the router hashes on ports, so these are SPREAD_FLOWS distinct L4 flows. Values come in as argv.
-_SPREAD_SENDER = """\
-import socket, sys
-dst, port, first, flows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-for sport in range(first, first + flows):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("", sport))
-        s.sendto(b"cdl-ecmp-spread", (dst, port))
-print(flows)
-"""
+# Run as `python3 -c <text>` in the router, where this package is not installed.
+_SPREAD_SENDER = (Path(__file__).resolve().parent / "remote" / "spread_sender.py").read_text()
 
 
 # --- reading FRR's JSON ------------------------------------------------------------------------
