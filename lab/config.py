@@ -36,6 +36,9 @@ DEFAULT_CILIUM_VERSION = "1.20.2"
 # cilium.io/v2 BGP resources and CiliumLoadBalancerIPPool v2 exist from 1.18 on.
 MIN_CILIUM_VERSION = (1, 18, 0)
 DEFAULT_SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/16")  # kind's default serviceSubnet
+# kubeadm refuses a serviceSubnet with more than 20 host bits (constants.MaximumBitsForServiceSubnet)
+# or fewer than 10 addresses (MinimumAddressesInServiceSubnet: the DNS Service takes the tenth IP).
+SERVICE_PREFIX_RANGE = (32 - 20, 28)
 DEFAULT_ROUTER_ASN = 65000
 DEFAULT_NODE_ASN = 65001
 DEFAULT_BGP_ROUTERS = 1
@@ -309,7 +312,7 @@ def parse_config(raw: Mapping[str, Any], stack: str) -> LabConfig:
         ),
     )
     service_cidr = c.attempt(
-        "serviceCidr", lambda: _as_network(raw.get("serviceCidr", str(DEFAULT_SERVICE_CIDR)), "10.96.0.0/16")
+        "serviceCidr", lambda: _parse_service_cidr(raw.get("serviceCidr", str(DEFAULT_SERVICE_CIDR)))
     )
 
     if "autoDirectNodeRoutes" in raw and facts is not None:
@@ -454,6 +457,17 @@ def _parse_pod_cidr(raw: Any) -> ipaddress.IPv4Network:
     net = _as_network(raw, "10.10.0.0/16")
     if not net.is_private:
         raise _Invalid(f"{net} is not a private range; use e.g. 10.10.0.0/16")
+    return net
+
+
+def _parse_service_cidr(raw: Any) -> ipaddress.IPv4Network:
+    net = _as_network(raw, "10.96.0.0/16")
+    widest, narrowest = SERVICE_PREFIX_RANGE
+    if not widest <= net.prefixlen <= narrowest:
+        raise _Invalid(
+            f"{net} must be between /{widest} and /{narrowest}: kubeadm (inside kind create) rejects a "
+            f"Service range larger than /{widest} or with fewer than 10 addresses; e.g. 10.96.0.0/16"
+        )
     return net
 
 

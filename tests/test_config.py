@@ -74,6 +74,18 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "underlaySubnet",
         "overlaps",
     ),
+    (
+        "service CIDR larger than /12",
+        {"mode": "overlay", "serviceCidr": "10.0.0.0/8"},
+        "serviceCidr",
+        "between /12 and /28",
+    ),
+    (
+        "service CIDR under 10 addresses",
+        {"mode": "overlay", "serviceCidr": "10.96.0.0/29"},
+        "serviceCidr",
+        "between /12 and /28",
+    ),
     ("malformed pod CIDR", {"mode": "static", "podCidr": "10.10.0.0/33"}, "podCidr", "not a valid IPv4 CIDR"),
     (
         "pod CIDR with host bits",
@@ -290,6 +302,21 @@ def test_defaults_follow_the_mode() -> None:
     assert overlay.cluster_name == "overlay" and overlay.workers == 2
     assert overlay.node_image == DEFAULT_NODE_IMAGE and overlay.cilium_version == DEFAULT_CILIUM_VERSION
     assert overlay.bgp is None and overlay.verify.enabled
+
+
+@pytest.mark.parametrize(
+    ("cidr", "ok"),
+    [("10.96.0.0/11", False), ("10.96.0.0/12", True), ("10.96.0.0/28", True), ("10.96.0.0/29", False)],
+)
+def test_service_cidr_size_follows_kubeadm(cidr: str, ok: bool) -> None:
+    """kubeadm: at most 20 host bits (MaximumBitsForServiceSubnet), at least 10 addresses."""
+    raw = {"mode": "overlay", "serviceCidr": cidr}
+    if ok:
+        assert str(parse_config(raw, "lab").service_cidr) == cidr
+        return
+    with pytest.raises(LabConfigError) as err:
+        parse_config(raw, "lab")
+    assert [i.key for i in err.value.issues] == ["serviceCidr"]
 
 
 def test_values_arrive_as_engine_text() -> None:
