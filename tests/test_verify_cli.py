@@ -84,7 +84,7 @@ def test_report_shows_failures_with_their_evidence(tmp_path: Path) -> None:
         Evidence("ping pod-a -> pod-c", "[pod pod-a] $ ping -c 2 10.10.0.74", "64 bytes ... ttl=63")
     )
     assert verdict.status is Status.FAIL
-    report.write_verdict(tmp_path, check, verdict)
+    report.write_verdict(tmp_path, check, verdict, "static")
     text = report.write_report(tmp_path, "static", "static").read_text()
     assert "0 of 1 checks passed" in text and "**Failed: static.ping.**" in text
     assert "`FAIL` TTL [63]" in text and "ttl=63" in text
@@ -127,7 +127,7 @@ def _write_one(args: tuple[str, str]) -> None:
     artifacts, check_id = args
     verdict = Verdict(check_id)
     verdict.expect(True, "holds")
-    report.write_verdict(Path(artifacts), catalogue.by_id(check_id), verdict)
+    report.write_verdict(Path(artifacts), catalogue.by_id(check_id), verdict, "static")
     report.write_report(Path(artifacts), "static", "static")
 
 

@@ -1,7 +1,10 @@
 """Verdicts as files: one JSON per check, and a report.md a person reads (with a Mermaid diagram).
 
 Each check runs as its own Pulumi resource, so verdicts are written one by one under
-`artifacts/<stack>/checks/` and the report is re-rendered from all of them after every check.
+`artifacts/<stack>/checks/` and the report is re-rendered from them after every check. Each
+verdict is stamped with the mode it was judged under; the report shows only the current mode's
+catalogue, and a verdict of another mode (the stack changed mode) or of a check that left the
+catalogue is stale evidence of a lab that no longer exists, so it is removed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 import jinja2
 
-from verify.catalogue import CATALOGUE, by_id
+from verify.catalogue import by_id, for_stack
 from verify.checks import Check, Verdict
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -29,9 +32,10 @@ _ENV = jinja2.Environment(
 )
 
 
-def verdict_record(check: Check, verdict: Verdict) -> dict[str, Any]:
+def verdict_record(check: Check, verdict: Verdict, mode: str) -> dict[str, Any]:
     return {
         "check": verdict.check,
+        "mode": mode,
         "status": verdict.status.value,
         "claim": check.claim,
         "pass_rule": check.pass_rule,
@@ -59,21 +63,33 @@ def _report_lock(artifacts: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def write_verdict(artifacts: Path, check: Check, verdict: Verdict) -> Path:
+def write_verdict(artifacts: Path, check: Check, verdict: Verdict, mode: str) -> Path:
     path = artifacts / "checks" / f"{verdict.check}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, json.dumps(verdict_record(check, verdict), indent=2) + "\n")
+    _atomic_write(path, json.dumps(verdict_record(check, verdict, mode), indent=2) + "\n")
     return path
 
 
-def load_verdicts(artifacts: Path) -> list[dict[str, Any]]:
-    records = [json.loads(p.read_text()) for p in sorted((artifacts / "checks").glob("*.json"))]
-    order = {c: i for i, c in enumerate(_catalogue_order())}
-    return sorted(records, key=lambda r: order.get(r["check"], len(order)))
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
-def _catalogue_order() -> list[str]:
-    return [c.id for c in CATALOGUE]
+def load_verdicts(artifacts: Path, mode: str) -> tuple[list[dict[str, Any]], list[Path]]:
+    """(the mode's verdicts in catalogue order, the stale verdict files)."""
+    order = {c.id: i for i, c in enumerate(for_stack(mode))}
+    current: list[dict[str, Any]] = []
+    stale: list[Path] = []
+    for path in sorted((artifacts / "checks").glob("*.json")):
+        record = _read_record(path)
+        if record is not None and record.get("mode") == mode and record.get("check") in order:
+            current.append(record)
+        else:
+            stale.append(path)
+    return sorted(current, key=lambda r: order[r["check"]]), stale
 
 
 def render_report(stack: str, mode: str, records: list[dict[str, Any]]) -> str:
@@ -90,10 +106,16 @@ def render_report(stack: str, mode: str, records: list[dict[str, Any]]) -> str:
 
 
 def write_report(artifacts: Path, stack: str, mode: str) -> Path:
-    """Re-render report.md from every verdict on disk (under a lock, so the last writer sees all)."""
+    """Re-render report.md from the mode's verdicts on disk and remove stale ones.
+
+    Under a lock, so the last writer sees every verdict and no two writers remove the same file.
+    """
     path = artifacts / "report.md"
     with _report_lock(artifacts):
-        _atomic_write(path, render_report(stack, mode, load_verdicts(artifacts)))
+        records, stale = load_verdicts(artifacts, mode)
+        for old in stale:
+            old.unlink(missing_ok=True)
+        _atomic_write(path, render_report(stack, mode, records))
     return path
 
 

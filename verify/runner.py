@@ -32,7 +32,7 @@ def run_checks(
     for check in selected:
         print(f"[verify] {check.id}: {check.claim} ...", file=sys.stderr, flush=True)
         verdict = check.run(probe, ctx, settle_seconds=check.settle_seconds if settle else 0.0)
-        report.write_verdict(artifacts, check, verdict)
+        report.write_verdict(artifacts, check, verdict, probe.topology.mode)
         report.write_report(artifacts, stack, probe.topology.mode)
         print(f"[verify] {check.id}: {verdict.status}", file=sys.stderr, flush=True)
         if not verdict.passed:
