@@ -8,6 +8,7 @@ immutable podCIDR, and never executing text that arrives in a value.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -176,3 +177,59 @@ def test_control_plane_joins_the_ecmp_set_idempotently(fakes: dict[str, str], tm
         "docker exec -- lab-bgp-control-plane kubectl --kubeconfig /etc/kubernetes/admin.conf label node "
         "lab-bgp-control-plane node.kubernetes.io/exclude-from-external-load-balancers-"
     ]
+
+
+def test_control_plane_label_is_found_in_long_output_under_pipefail(
+    fakes: dict[str, str], tmp_path: Path
+) -> None:
+    """The label on the first of many lines: `kubectl | grep -q` would stop reading, kubectl
+    would die of SIGPIPE, pipefail would turn the match into the "does not carry" branch."""
+    bin_dir = Path(fakes["PATH"].split(":")[0])
+    state = Path(fakes["FAKE_STATE"])
+    (bin_dir / "docker").write_text(
+        "#!/bin/bash\n"
+        'echo "docker $*" >> "$FAKE_LOG"\n'
+        'if [[ "$*" == *"--show-labels"* ]]; then cat "$FAKE_STATE/labels"; fi\n'
+    )
+    filler = "x" * 1023 + "\n"
+    state.joinpath("labels").write_text(
+        "lab-bgp-control-plane Ready node.kubernetes.io/exclude-from-external-load-balancers=\n"
+        + filler * 4096  # 4 MiB, far beyond a pipe's buffer
+    )
+    env = {**fakes, "LAB_CONTROL_PLANE": "lab-bgp-control-plane"}
+    result = run("bgp/include-control-plane", env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "does not carry" not in result.stderr
+    assert any(" label node " in f" {c} " for c in calls(env))
+
+
+def test_a_kubectl_that_fails_is_an_error_not_a_missing_label(fakes: dict[str, str], tmp_path: Path) -> None:
+    """With the output captured first, a failing `kubectl get` stops the script (set -e)."""
+    bin_dir = Path(fakes["PATH"].split(":")[0])
+    (bin_dir / "docker").write_text('#!/bin/bash\necho "docker $*" >> "$FAKE_LOG"\necho boom >&2\nexit 1\n')
+    env = {**fakes, "LAB_CONTROL_PLANE": "lab-bgp-control-plane"}
+    result = run("bgp/include-control-plane", env, tmp_path)
+    assert result.returncode != 0 and "does not carry" not in result.stderr
+
+
+def test_a_kept_route_in_a_long_route_list_is_not_removed(fakes: dict[str, str], tmp_path: Path) -> None:
+    """apply.sh matches each previously installed route against the declared list: the match
+    must not depend on the writer of the list surviving grep -q stopping early. The list must
+    fit in one environment variable (128 KiB), which a pipe and grep's first read can swallow
+    whole, so a grep that stops after the first line stands in for a small pipe buffer."""
+    real_grep = shutil.which("grep")
+    assert real_grep
+    grep = Path(fakes["PATH"].split(":")[0]) / "grep"
+    grep.write_text(f'#!/bin/bash\nIFS= read -r first\nexec {real_grep} "$@" <<< "$first"\n')
+    grep.chmod(0o755)
+    route = "10.{}.{}.0/24 via 172.30.4.3 dev eth0 proto static metric 100 onlink"
+    routes = [route.format(i // 250, i % 250) for i in range(1100)]  # > 64 KiB, a pipe buffer
+    env = {
+        **fakes,
+        "LAB_NODE": "lab-static-worker",
+        "LAB_ROUTES": "\n".join(routes),
+        "PULUMI_COMMAND_STDOUT": routes[0],
+    }
+    result = run("routes/apply", env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not any(" route del " in f" {c} " for c in calls(env))

@@ -6,7 +6,10 @@ set -euo pipefail
 
 kc() { docker exec -- "$LAB_CONTROL_PLANE" kubectl --kubeconfig /etc/kubernetes/admin.conf "$@"; }
 label=node.kubernetes.io/exclude-from-external-load-balancers
-if kc get node "$LAB_CONTROL_PLANE" --show-labels --no-headers | grep -qF -- "$label"; then
+# Read first, then matched: `kubectl | grep -q` can SIGPIPE kubectl, which pipefail would count
+# as no match; and a kubectl that fails stops here (set -e) instead of looking like no label.
+labels=$(kc get node "$LAB_CONTROL_PLANE" --show-labels --no-headers)
+if grep -qF -- "$label" <<< "$labels"; then
   kc label node "$LAB_CONTROL_PLANE" "$label-" >&2
 else
   echo "$LAB_CONTROL_PLANE does not carry $label" >&2

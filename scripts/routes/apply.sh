@@ -11,7 +11,8 @@ node_ip() { docker exec -- "$LAB_NODE" ip "$@"; }
 
 while IFS= read -r old; do
   [ -n "$old" ] || continue
-  if ! printf '%s\n' "$LAB_ROUTES" | grep -qxF -- "$old"; then
+  # A here-string, not `printf | grep -q`: grep stopping early must not SIGPIPE the writer.
+  if ! grep -qxF -- "$old" <<< "$LAB_ROUTES"; then
     valid "$old" || { echo "refusing route line: $old" >&2; exit 2; }
     # shellcheck disable=SC2086
     if node_ip route del $old 2>/dev/null; then
