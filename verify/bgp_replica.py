@@ -400,7 +400,12 @@ class BgpDaemons:
 
     def stop_speaker(self, node: str) -> float:
         """Stop one node's GoBGP (as if Cilium's agent died); returns seconds until every router
-        dropped it."""
+        dropped its session and withdrew its routes.
+
+        Why both: FRR deletes a dynamic peer from its summary at once, but withdraws the peer's
+        paths afterwards (bgpd's clearing queue, then zebra, then the kernel); a check run in
+        between still finds the node's pod CIDR selected and installed.
+        """
         speaker = self.speaker(node)
         process = self._processes.pop(f"gobgpd {node}", None)
         if process is None:
@@ -410,10 +415,13 @@ class BgpDaemons:
 
         def dropped() -> tuple[bool, str]:
             states = {r.name: self._peer_states(r.name).get(str(speaker.ip)) for r in self.routers}
-            kept = {name: state for name, state in states.items() if state == "Established"}
-            return not kept, f"{speaker.ip} still Established on {sorted(kept)}"
+            kept = sorted(name for name, state in states.items() if state == "Established")
+            if kept:
+                return False, f"{speaker.ip} still Established on {kept}"
+            held = {r.name: held for r in self.routers if (held := self._still_routed_via(r, speaker))}
+            return not held, f"routes via {speaker.ip} not yet withdrawn: {held}"
 
-        self._wait(dropped, self.spec.hold + 5.0, f"FRR to drop {node}'s session")
+        self._wait(dropped, self.spec.hold + 5.0, f"FRR to drop {node}'s session and withdraw its routes")
         return time.monotonic() - started
 
     # --- the routers -----------------------------------------------------------------------------
@@ -570,22 +578,60 @@ class BgpDaemons:
         return not waiting, f"no UPDATE received yet from {waiting}"
 
     def _routes_in_place(self, router: Router) -> tuple[bool, str]:
+        """Each pod CIDR selected via its node and the VIP with its nexthops, all installed (the
+        kernel acknowledged them), as bgp.pod-cidrs and bgp.ecmp require."""
         result = self.router_vtysh("show ip route json", router.name)
         if not result.ok:
             return False, f"show ip route json failed: {result.stderr.strip()}"
         routes = json.loads(result.stdout)
         for s in self.speakers:
-            _, hops = frr_route_nexthops(routes, s.prefixes[0])
+            chosen, hops = frr_route_nexthops(routes, s.prefixes[0])
             if hops != [str(s.ip)]:
                 return False, f"{s.prefixes[0]} via {hops}, not yet via {s.ip}"
+            if not all(e.get("installed") for e in chosen):
+                return False, f"{s.prefixes[0]} selected but not yet installed in the kernel"
         vip = ipaddress.IPv4Network(f"{self.vip}/32")
         want = min(len(self.speakers), router.spec.maximum_paths)
-        _, hops = frr_route_nexthops(routes, vip)
+        chosen, hops = frr_route_nexthops(routes, vip)
         if len(hops) != want:
             return False, f"{vip} has {len(hops)} nexthops in FRR, waiting for {want}"
+        if not all(e.get("installed") for e in chosen):
+            return False, f"{vip} selected but not yet installed in the kernel"
         kernel = self.replica.router_exec(["ip", "-j", "route", "show", str(vip)], router=router.name)
         gateways = kernel_nexthops(kernel.stdout) if kernel.ok else []
         return len(gateways) == want, f"{vip} has {len(gateways)} kernel nexthops, waiting for {want}"
+
+    def _still_routed_via(self, router: Router, speaker: Speaker) -> list[str]:
+        """Where `router` still sends one of the speaker's prefixes to the speaker: any BGP entry
+        in FRR's RIB (selected or not) with that nexthop, or a kernel route through it."""
+        ip = str(speaker.ip)
+        result = self.router_vtysh("show ip route json", router.name)
+        try:
+            routes = json.loads(result.stdout) if result.ok else None
+        except json.JSONDecodeError:
+            routes = None
+        if not isinstance(routes, dict):
+            return [f"FRR's RIB unreadable ({result.describe()})"]
+        held = []
+        for prefix in speaker.prefixes:
+            entries = [e for e in routes.get(str(prefix)) or [] if e.get("protocol") == "bgp"]
+            if any(nh.get("ip") == ip for e in entries for nh in e.get("nexthops", [])):
+                held.append(f"{prefix} in FRR's RIB")
+            kernel = self.replica.router_exec(["ip", "-j", "route", "show", str(prefix)], router=router.name)
+            try:
+                gateways = kernel_nexthops(kernel.stdout, self._nexthop_lookup(router)) if kernel.ok else [ip]
+            except parsers.ParseError:
+                gateways = [ip]
+            if ip in gateways:
+                held.append(f"{prefix} in the kernel")
+        return held
+
+    def _nexthop_lookup(self, router: Router) -> Callable[[int], str]:
+        def lookup(nhid: int) -> str:
+            shown = ["ip", "-j", "nexthop", "show", "id", str(nhid)]
+            return self.replica.router_exec(shown, router=router.name).stdout
+
+        return lookup
 
     # --- processes -------------------------------------------------------------------------------
 
