@@ -30,10 +30,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
+# shellcheck from Debian (apt-get install shellcheck). The scripts run as `bash -c <text>`
+# (lab/scripts.py), so they carry no shebang: the shell is named here.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	find scripts -name '*.sh' -exec shellcheck --shell=bash --severity=style {} +
 
 pytest: venv
 	$(PY) -m pytest

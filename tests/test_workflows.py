@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -94,3 +95,13 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert any(r.strip().endswith("make test") for r in runs)
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_ci_installs_what_make_lint_runs() -> None:
+    """`make test` runs `make lint`, which runs shellcheck: the CI job must install it."""
+    ci = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    installs = " ".join(
+        s.get("run", "") for s in ci["jobs"]["test"]["steps"] if "apt-get install" in s.get("run", "")
+    )
+    assert "shellcheck" in (ROOT / "Makefile").read_text()
+    assert re.search(r"\bshellcheck\b", installs)

@@ -4,7 +4,6 @@
 # previous run installed: those no longer declared are removed first. Prints what it installed,
 # which Pulumi keeps as this resource's stdout (and hands to the next update or delete).
 set -euo pipefail
-set -f  # route lines are split into words on purpose; never glob them
 
 valid() { case "$1" in *[!0-9a-z./\ ]*|"") return 1 ;; esac; }
 node_ip() { docker exec -- "$LAB_NODE" ip "$@"; }
@@ -14,8 +13,8 @@ while IFS= read -r old; do
   # A here-string, not `printf | grep -q`: grep stopping early must not SIGPIPE the writer.
   if ! grep -qxF -- "$old" <<< "$LAB_ROUTES"; then
     valid "$old" || { echo "refusing route line: $old" >&2; exit 2; }
-    # shellcheck disable=SC2086
-    if node_ip route del $old 2>/dev/null; then
+    read -ra words <<< "$old"  # a route line is ip-route words: split on blanks, never globbed
+    if node_ip route del "${words[@]}" 2>/dev/null; then
       echo "$LAB_NODE: removed $old" >&2
     else
       echo "$LAB_NODE: $old was already gone" >&2
@@ -26,8 +25,8 @@ done <<< "${PULUMI_COMMAND_STDOUT:-}"
 while IFS= read -r line; do
   [ -n "$line" ] || continue
   valid "$line" || { echo "refusing route line: $line" >&2; exit 2; }
-  # shellcheck disable=SC2086
-  node_ip route replace $line
+  read -ra words <<< "$line"
+  node_ip route replace "${words[@]}"
   echo "$LAB_NODE: ip route replace $line" >&2
   echo "$line"
 done <<< "$LAB_ROUTES"

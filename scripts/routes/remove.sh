@@ -2,7 +2,6 @@
 # a route, or the whole node, already gone is not an error, so `pulumi destroy` always finishes.
 # Environment: LAB_NODE, LAB_ROUTES (as installed: the resource's last inputs).
 set -euo pipefail
-set -f
 
 valid() { case "$1" in *[!0-9a-z./\ ]*|"") return 1 ;; esac; }
 
@@ -13,8 +12,8 @@ fi
 while IFS= read -r line; do
   [ -n "$line" ] || continue
   valid "$line" || { echo "refusing route line: $line" >&2; exit 2; }
-  # shellcheck disable=SC2086
-  if docker exec -- "$LAB_NODE" ip route del $line 2>/dev/null; then
+  read -ra words <<< "$line"  # a route line is ip-route words: split on blanks, never globbed
+  if docker exec -- "$LAB_NODE" ip route del "${words[@]}" 2>/dev/null; then
     echo "$LAB_NODE: removed $line" >&2
   else
     echo "$LAB_NODE: $line was already gone" >&2
