@@ -1,11 +1,14 @@
 """Preflight for `make up`: find what would make `pulumi up` fail half-way, before it starts.
 
 Each problem is printed with the command that fixes it. Run: `python -m lab.preflight --stack S`.
+Nothing here may end in a traceback: a tool that is missing, hangs or answers nonsense, and a
+host file that is absent or unreadable, each become a finding that says what to do.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import ipaddress
 import json
 import platform
@@ -13,11 +16,13 @@ import re
 import shutil
 import subprocess
 import sys
+import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from lab.config import LabConfig, key
+from lab.config import LabConfig, LabConfigError, key
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -57,8 +62,41 @@ TOOLS = (
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 
 
+RUN_TIMEOUT = 30
+
+
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=30)
+    return subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=RUN_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a command said, or why it said nothing (not installed, not executable, hung)."""
+
+    code: int
+    out: str
+    err: str
+    could_not_run: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.could_not_run and self.code == 0
+
+    @property
+    def detail(self) -> str:
+        """One line for a message: why it could not run, else its last line of stderr."""
+        return self.could_not_run or (self.err.strip().splitlines() or ["no answer"])[-1]
+
+
+def ask(run: Runner, argv: Sequence[str]) -> Answer:
+    """Run a command through `run`; failing to start it is an answer too, never an exception."""
+    try:
+        result = run(argv)
+    except subprocess.TimeoutExpired as exc:
+        return Answer(-1, "", "", f"`{argv[0]}` did not answer within {exc.timeout:g}s")
+    except OSError as exc:  # FileNotFoundError, PermissionError, ...
+        return Answer(-1, "", "", f"`{argv[0]}` could not run: {exc.strerror or exc}")
+    return Answer(result.returncode, result.stdout or "", result.stderr or "")
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
@@ -81,14 +119,14 @@ class Finding:
 def check_tool(tool: Tool, run: Runner = _run, which: Callable[[str], str | None] = shutil.which) -> Finding:
     if which(tool.name) is None:
         return Finding(False, f"{tool.name} is not on PATH", f"install it: {tool.install}", tool.required)
-    result = run(tool.version_argv)
-    version = parse_version(result.stdout + result.stderr)
+    answer = ask(run, tool.version_argv)
+    version = None if answer.could_not_run else parse_version(answer.out + answer.err)
     wanted = ".".join(map(str, tool.minimum))
     if version is None:
         return Finding(
             False,
-            f"{tool.name}: could not read its version",
-            f"check `{' '.join(tool.version_argv)}`",
+            f"{tool.name}: could not read its version ({answer.detail})",
+            f"check `{' '.join(tool.version_argv)}`, or reinstall it: {tool.install}",
             tool.required,
         )
     if version < tool.minimum:
@@ -100,29 +138,50 @@ def check_tool(tool: Tool, run: Runner = _run, which: Callable[[str], str | None
 
 
 def check_docker_daemon(run: Runner = _run) -> Finding:
-    result = run(("docker", "info", "--format", "{{.ServerVersion}}"))
-    if result.returncode != 0 or not result.stdout.strip():
-        detail = (result.stderr.strip().splitlines() or ["no answer"])[-1]
+    answer = ask(run, ("docker", "info", "--format", "{{.ServerVersion}}"))
+    if not answer.ok or not answer.out.strip():
         return Finding(
             False,
-            f"the Docker engine is not reachable ({detail})",
+            f"the Docker engine is not reachable ({answer.detail})",
             "start it (Linux: sudo systemctl start docker; macOS/Windows: start Docker Desktop), "
             "and make sure your user may use it: sudo usermod -aG docker $USER",
         )
-    return Finding(True, f"Docker engine {result.stdout.strip()} reachable")
+    return Finding(True, f"Docker engine {answer.out.strip()} reachable")
 
-
-Reader = Callable[[str], str | None]  # path -> text, or None when the file does not exist
 
 # kind's own advice for multi-node clusters (known issue "Pod errors due to too many open files").
 INOTIFY_MINIMUM = {"max_user_watches": 524288, "max_user_instances": 512}
 
 
-def _read(path: str) -> str | None:
+def _read_text(path: str) -> str | None:
     try:
         return Path(path).read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _read_bytes(path: str) -> bytes | None:
+    try:
+        return Path(path).read_bytes()
     except OSError:
         return None
+
+
+def _is_dir(path: str) -> bool:
+    try:
+        return Path(path).is_dir()
+    except OSError:  # is_dir() lets PermissionError through
+        return False
+
+
+@dataclass(frozen=True)
+class HostFiles:
+    """The host's files as the preflight reads them; every read fails soft (None, False)."""
+
+    read_text: Callable[[str], str | None] = _read_text
+    read_bytes: Callable[[str], bytes | None] = _read_bytes
+    is_dir: Callable[[str], bool] = _is_dir
+    release: str = field(default_factory=platform.release)  # the running kernel (uname -r)
 
 
 def required_modules(config: LabConfig) -> tuple[str, ...]:
@@ -131,35 +190,106 @@ def required_modules(config: LabConfig) -> tuple[str, ...]:
     return (protocol,) if protocol else ()
 
 
-def check_kernel_modules(config: LabConfig, read: Reader = _read, run: Runner = _run) -> list[Finding]:
-    """Loaded or built in (/sys/module/<name>), or at least loadable (modinfo)."""
+def kernel_config(files: HostFiles) -> tuple[str, dict[str, str]] | None:
+    """(where, {CONFIG_X: "y" | "m" | "n"}) of the running kernel, if a readable copy exists."""
+    for path in ("/proc/config.gz", f"/boot/config-{files.release}"):
+        data = files.read_bytes(path)
+        if data is None:
+            continue
+        try:
+            text = (gzip.decompress(data) if path.endswith(".gz") else data).decode()
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+            continue  # unreadable: another source may still answer
+        options = dict(re.findall(r"^(CONFIG_\w+)=(\S+)", text, re.M))
+        options.update(dict.fromkeys(re.findall(r"^# (CONFIG_\w+) is not set", text, re.M), "n"))
+        return path, options
+    return None
+
+
+def _lists_module(listing: str | None, module: str) -> bool | None:
+    """Whether modules.builtin / modules.dep name <module>.ko[.xz|.zst|...]; None if unreadable."""
+    if listing is None:
+        return None
+    return re.search(rf"(^|/){re.escape(module)}\.ko(\.\w+)?(:|$)", listing, re.M) is not None
+
+
+def _built_in(module: str, config: LabConfig, files: HostFiles) -> Finding | None:
+    """Loaded or built in, or certainly absent from this kernel; None when these sources cannot tell.
+
+    /sys/module/<name> exists for a loaded module and for a built-in one with parameters or a
+    version (vxlan built in holds only `parameters` and `version`); a built-in module with neither
+    has no entry, so modules.builtin and the kernel config are asked too.
+    """
+    lib = f"/lib/modules/{files.release}"
+    if files.is_dir(f"/sys/module/{module}"):
+        return Finding(True, f"kernel module {module} is loaded or built in (/sys/module/{module})")
+    if _lists_module(files.read_text(f"{lib}/modules.builtin"), module):
+        return Finding(True, f"kernel module {module} is built in ({lib}/modules.builtin)")
+    symbol = f"CONFIG_{module.upper()}"
+    kconfig = kernel_config(files)
+    state = kconfig[1].get(symbol, "n") if kconfig else "?"
+    if kconfig and state == "y":
+        return Finding(True, f"kernel module {module} is built in ({symbol}=y in {kconfig[0]})")
+    if kconfig and state == "n":
+        return Finding(
+            False,
+            f"this kernel ({files.release}) was built without {module} ({symbol} is not set in {kconfig[0]}); "
+            f"mode {config.mode} needs it",
+            f"run the lab on a kernel with {symbol}=m or =y (distribution kernels ship it as a module), "
+            "or use a mode without this tunnel",
+        )
+    return None
+
+
+def _loadable(module: str, config: LabConfig, files: HostFiles, run: Runner) -> Finding:
+    """Installed for this kernel (modules.dep), else as modinfo (kmod) says; no kmod is a warning."""
+    lib = f"/lib/modules/{files.release}"
+    fix = f"sudo modprobe {module}   (or install your distribution's extra kernel modules package)"
+    missing = f"kernel module {module} is neither loaded nor installed; mode {config.mode} needs it"
+    installed = _lists_module(files.read_text(f"{lib}/modules.dep"), module)
+    if installed is not None:
+        if installed:
+            return Finding(True, f"kernel module {module} is installed, so loadable ({lib}/modules.dep)")
+        return Finding(False, missing, fix)
+    answer = ask(run, ("modinfo", module))
+    if answer.could_not_run:
+        return Finding(
+            False,
+            f"could not tell whether kernel module {module} is available: /sys/module/{module}, "
+            f"{lib}/modules.dep and the kernel config are absent, and {answer.could_not_run}",
+            f"{fix}; modinfo and modprobe come with kmod (sudo apt-get install kmod)",
+            required=False,
+        )
+    if answer.ok:
+        return Finding(True, f"kernel module {module} is loadable (modinfo; the kernel loads it on demand)")
+    return Finding(False, missing, fix)
+
+
+def check_kernel_module(module: str, config: LabConfig, files: HostFiles, run: Runner) -> Finding:
+    """Each source asked in turn, none of them a tool that must be installed."""
+    return _built_in(module, config, files) or _loadable(module, config, files, run)
+
+
+def check_kernel_modules(config: LabConfig, files: HostFiles, run: Runner = _run) -> list[Finding]:
+    return [check_kernel_module(m, config, files, run) for m in required_modules(config)]
+
+
+def check_inotify(files: HostFiles) -> list[Finding]:
     findings = []
-    for module in required_modules(config):
-        if (
-            read(f"/sys/module/{module}/initstate") is not None
-            or read(f"/sys/module/{module}/uevent") is not None
-        ):
-            findings.append(Finding(True, f"kernel module {module} is available"))
-        elif run(("modinfo", module)).returncode == 0:
-            findings.append(Finding(True, f"kernel module {module} is loadable (the agent loads it)"))
-        else:
+    for name, minimum in INOTIFY_MINIMUM.items():
+        text = files.read_text(f"/proc/sys/fs/inotify/{name}")
+        try:
+            value = int((text or "").strip())
+        except ValueError:
             findings.append(
                 Finding(
                     False,
-                    f"kernel module {module} is neither loaded nor loadable; mode {config.mode} needs it",
-                    f"sudo modprobe {module}   (or install your distribution's extra kernel modules package)",
+                    f"could not read fs.inotify.{name} (/proc/sys/fs/inotify/{name})",
+                    f"check: sysctl fs.inotify.{name}  (multi-node kind wants at least {minimum})",
+                    required=False,
                 )
             )
-    return findings
-
-
-def check_inotify(read: Reader = _read) -> list[Finding]:
-    findings = []
-    for name, minimum in INOTIFY_MINIMUM.items():
-        text = read(f"/proc/sys/fs/inotify/{name}")
-        if text is None:
             continue
-        value = int(text.strip())
         ok = value >= minimum
         findings.append(
             Finding(
@@ -172,22 +302,59 @@ def check_inotify(read: Reader = _read) -> list[Finding]:
     return findings
 
 
+def _inspected_networks(text: str) -> list[dict[str, Any]] | None:
+    """`docker network inspect` JSON: [{Name, IPAM: {Config: [{Subnet}, ...]}}, ...]; None if not that."""
+    try:
+        networks = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(networks, list):
+        return None
+    return [n for n in networks if isinstance(n, dict)]
+
+
+def _subnets(network: dict[str, Any]) -> list[ipaddress.IPv4Network]:
+    ipam = network.get("IPAM")
+    configs = ipam.get("Config") if isinstance(ipam, dict) else None
+    nets = []
+    for entry in configs if isinstance(configs, list) else []:
+        try:
+            net = ipaddress.ip_network(
+                str(entry.get("Subnet", "")) if isinstance(entry, dict) else "", strict=False
+            )
+        except ValueError:
+            continue
+        if isinstance(net, ipaddress.IPv4Network):
+            nets.append(net)
+    return nets
+
+
 def check_underlay_free(config: LabConfig, network_name: str, run: Runner = _run) -> Finding:
     """No other Docker network may hold (part of) the lab's underlay subnet."""
-    listed = run(("docker", "network", "ls", "--format", "{{.Name}}"))
-    names = [n for n in listed.stdout.split() if n and n != network_name]
+    listed = ask(run, ("docker", "network", "ls", "--format", "{{.Name}}"))
+    if not listed.ok:
+        return Finding(
+            False,
+            f"could not list Docker networks to check the underlay {config.underlay} ({listed.detail})",
+            "check `docker network ls`",
+        )
+    names = [n for n in listed.out.split() if n and n != network_name]
     clashes = []
     if names:
-        # `docker network inspect` prints JSON: [{Name, IPAM: {Config: [{Subnet}, ...]}}, ...]
-        inspect = run(("docker", "network", "inspect", *names))
-        for network in json.loads(inspect.stdout or "[]"):
-            for ipam in (network.get("IPAM") or {}).get("Config") or []:
-                try:
-                    net = ipaddress.ip_network(ipam.get("Subnet", ""), strict=False)
-                except ValueError:
-                    continue
-                if isinstance(net, ipaddress.IPv4Network) and net.overlaps(config.underlay):
-                    clashes.append(f"{network.get('Name')} ({net})")
+        # A network removed after `ls` makes inspect exit 1, but it still prints the others.
+        inspect = ask(run, ("docker", "network", "inspect", *names))
+        networks = _inspected_networks(inspect.out) if not inspect.could_not_run else None
+        if networks is None or (not networks and not inspect.ok):
+            return Finding(
+                False,
+                f"could not read the Docker networks' subnets to check the underlay {config.underlay} "
+                f"({inspect.detail if not inspect.ok else 'docker network inspect printed no JSON list'})",
+                f"check `docker network inspect {' '.join(names)}`",
+            )
+        for network in networks:
+            clashes += [
+                f"{network.get('Name')} ({n})" for n in _subnets(network) if n.overlaps(config.underlay)
+            ]
     if clashes:
         return Finding(
             False,
@@ -201,7 +368,7 @@ def preflight(
     run: Runner = _run,
     which: Callable[[str], str | None] | None = None,
     config: LabConfig | None = None,
-    read: Reader = _read,
+    files: HostFiles | None = None,
     system: str | None = None,
 ) -> list[Finding]:
     findings = [check_tool(t, run, which or shutil.which) for t in TOOLS]
@@ -211,13 +378,36 @@ def preflight(
     findings.append(daemon)
     if config is not None:
         if (system or platform.system()) == "Linux":  # Docker Desktop keeps its kernel in a VM
-            findings += check_kernel_modules(config, read, run)
-            findings += check_inotify(read)
+            findings += check_kernel_modules(config, files or HostFiles(), run)
+            findings += check_inotify(files or HostFiles())
         if daemon.ok:
             from lab.plan import plan  # noqa: PLC0415 (plan imports config; keep this module light)
 
             findings.append(check_underlay_free(config, plan(config).network_name, run))
     return findings
+
+
+def _stack_config(stack: str) -> LabConfig | None:
+    """The stack's validated config, or None after saying on stderr what is wrong with it."""
+    import yaml  # noqa: PLC0415
+
+    from lab import cleanup  # noqa: PLC0415
+
+    path = cleanup.STACKS_DIR / f"Pulumi.{stack}.yaml"
+    try:
+        return cleanup.stack_config(stack, cleanup.STACKS_DIR)
+    except FileNotFoundError:
+        problem = f"no stack file {path}; the stacks are {', '.join(_stacks(cleanup.STACKS_DIR))}"
+    except LabConfigError as exc:
+        problem = str(exc)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        problem = f"cannot read {path}: {exc.__class__.__name__}: {exc}"
+    print(f"preflight: stack {stack}: {problem}", file=sys.stderr)
+    return None
+
+
+def _stacks(stacks_dir: Path) -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -226,9 +416,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = None
     if args.stack:
-        from lab.cleanup import stack_config  # noqa: PLC0415
-
-        config = stack_config(args.stack)
+        config = _stack_config(args.stack)
+        if config is None:
+            return 2
     findings = preflight(config=config)
     for f in findings:
         print(f)

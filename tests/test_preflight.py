@@ -90,38 +90,145 @@ def test_main_fails_with_a_summary(
 
 # --- host checks that depend on the stack ------------------------------------------------------
 
+import gzip  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 from lab.config import parse_config  # noqa: E402
-from lab.preflight import check_inotify, check_kernel_modules, check_underlay_free  # noqa: E402
+from lab.preflight import (  # noqa: E402
+    HostFiles,
+    check_inotify,
+    check_kernel_modules,
+    check_underlay_free,
+)
+
+RELEASE = "6.18.44-lab"
 
 
-def reader(files: dict[str, str]) -> Callable[[str], str | None]:
-    return files.get
+def host(files: dict[str, str | bytes] | None = None, dirs: tuple[str, ...] = ()) -> HostFiles:
+    """A host that has exactly these files and directories (a directory holds its files' parents)."""
+    files = files or {}
+    known_dirs = set(dirs) | {str(Path(f).parent) for f in files}
 
+    def read_bytes(path: str) -> bytes | None:
+        value = files.get(path)
+        return value.encode() if isinstance(value, str) else value
 
-def test_vxlan_module_loaded_passes_and_missing_geneve_says_how_to_fix() -> None:
-    overlay = parse_config({"mode": "overlay"}, "overlay")
-    loaded = check_kernel_modules(overlay, reader({"/sys/module/vxlan/initstate": "live\n"}), fake_runner({}))
-    assert [f.ok for f in loaded] == [True]
-    geneve = parse_config({"mode": "geneve"}, "geneve")
-    missing = check_kernel_modules(
-        geneve,
-        reader({}),
-        fake_runner({"modinfo geneve": (1, "", "modinfo: ERROR: Module geneve not found.")}),
+    def read_text(path: str) -> str | None:
+        value = files.get(path)
+        return value.decode() if isinstance(value, bytes) else value
+
+    return HostFiles(
+        read_text=read_text, read_bytes=read_bytes, is_dir=known_dirs.__contains__, release=RELEASE
     )
-    assert not missing[0].ok and "sudo modprobe geneve" in str(missing[0])
-    assert check_kernel_modules(parse_config({"mode": "static"}, "static"), reader({}), fake_runner({})) == []
 
 
-def test_loadable_module_is_enough() -> None:
-    overlay = parse_config({"mode": "overlay"}, "overlay")
+def raising(exc: BaseException) -> Callable[[Sequence[str]], subprocess.CompletedProcess[str]]:
+    """A runner for a command that cannot run at all, as subprocess.run reports it."""
+
+    def run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        raise exc
+
+    return run
+
+
+NO_MODINFO = raising(FileNotFoundError(2, "No such file or directory", "modinfo"))
+OVERLAY = parse_config({"mode": "overlay"}, "overlay")
+GENEVE = parse_config({"mode": "geneve"}, "geneve")
+
+
+def test_built_in_vxlan_without_modinfo_is_available() -> None:
+    """This machine: vxlan built in, /sys/module/vxlan holds only parameters/ and version, no kmod."""
+    machine = host({"/sys/module/vxlan/version": "0.1\n"}, dirs=("/sys/module/vxlan/parameters",))
+    (finding,) = check_kernel_modules(OVERLAY, machine, NO_MODINFO)
+    assert finding.ok and "vxlan" in str(finding)
+
+
+def test_a_kernel_built_without_geneve_says_so() -> None:
+    config = gzip.compress(b"CONFIG_VXLAN=y\n# CONFIG_GENEVE is not set\n")
+    (finding,) = check_kernel_modules(GENEVE, host({"/proc/config.gz": config}), NO_MODINFO)
+    assert not finding.ok and finding.required
+    assert "CONFIG_GENEVE is not set" in str(finding) and "mode geneve" in str(finding)
+
+
+def test_built_in_per_kernel_config_without_a_sys_module_entry() -> None:
+    """A built-in module without parameters or a version has no /sys/module entry."""
+    for path, text in (
+        ("/proc/config.gz", gzip.compress(b"CONFIG_GENEVE=y\n")),
+        (f"/boot/config-{RELEASE}", b"CONFIG_GENEVE=y\n"),
+        (f"/lib/modules/{RELEASE}/modules.builtin", b"kernel/drivers/net/geneve.ko\n"),
+    ):
+        (finding,) = check_kernel_modules(GENEVE, host({path: text}), NO_MODINFO)
+        assert finding.ok and "built in" in str(finding), path
+
+
+def test_an_installed_module_is_loadable_and_a_missing_one_is_not() -> None:
+    deps = f"/lib/modules/{RELEASE}/modules.dep"
+    listed = host({deps: "kernel/drivers/net/vxlan/vxlan.ko.zst: kernel/net/ipv4/udp_tunnel.ko.zst\n"})
+    (finding,) = check_kernel_modules(OVERLAY, listed, NO_MODINFO)
+    assert finding.ok and "loadable" in str(finding)
+    (missing,) = check_kernel_modules(GENEVE, listed, NO_MODINFO)
+    assert not missing.ok and missing.required and "sudo modprobe geneve" in str(missing)
+
+
+def test_modinfo_answers_when_nothing_else_does() -> None:
     (finding,) = check_kernel_modules(
-        overlay, reader({}), fake_runner({"modinfo vxlan": (0, "filename: vxlan.ko", "")})
+        OVERLAY, host(), fake_runner({"modinfo vxlan": (0, "filename: vxlan.ko", "")})
     )
     assert finding.ok and "loadable" in str(finding)
+    (missing,) = check_kernel_modules(
+        GENEVE, host(), fake_runner({"modinfo geneve": (1, "", "modinfo: ERROR: Module geneve not found.")})
+    )
+    assert not missing.ok and missing.required and "sudo modprobe geneve" in str(missing)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        FileNotFoundError(2, "No such file or directory", "modinfo"),
+        PermissionError(13, "Permission denied", "modinfo"),
+        subprocess.TimeoutExpired(["modinfo", "vxlan"], 30),
+    ],
+    ids=["not installed", "not executable", "hangs"],
+)
+def test_a_modinfo_that_cannot_run_is_a_warning_with_its_fix(failure: BaseException) -> None:
+    (finding,) = check_kernel_modules(OVERLAY, host(), raising(failure))
+    assert not finding.ok and not finding.required
+    assert "could not tell" in str(finding) and "modprobe vxlan" in str(finding)
+
+
+def test_a_corrupt_kernel_config_is_skipped_not_a_crash() -> None:
+    broken = host({"/proc/config.gz": b"\x1f\x8b\x08 not really gzip"})
+    (finding,) = check_kernel_modules(OVERLAY, broken, NO_MODINFO)
+    assert not finding.ok and not finding.required
+
+
+def test_no_module_for_native_modes() -> None:
+    assert check_kernel_modules(parse_config({"mode": "static"}, "static"), host(), NO_MODINFO) == []
+
+
+def test_real_host_files_fail_soft(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real readers: missing, unreadable or a directory give None/False, never an exception."""
+    files = HostFiles()
+    assert files.read_text(str(tmp_path / "absent")) is None
+    assert files.read_text(str(tmp_path)) is None  # a directory
+    assert files.read_bytes(str(tmp_path / "absent")) is None
+    (tmp_path / "binary").write_bytes(b"\xff\xfe")
+    assert files.read_text(str(tmp_path / "binary")) is None
+    assert files.is_dir(str(tmp_path)) and not files.is_dir(str(tmp_path / "absent"))
+
+    def denied(self: Path, *args: object, **kwargs: object) -> object:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    for method in ("read_text", "read_bytes", "is_dir"):
+        monkeypatch.setattr(Path, method, denied)
+    assert files.read_text("/proc/config.gz") is None
+    assert files.read_bytes("/proc/config.gz") is None
+    assert not files.is_dir("/sys/module/vxlan")
 
 
 def test_low_inotify_limits_print_the_sysctl() -> None:
-    low = reader(
+    low = host(
         {
             "/proc/sys/fs/inotify/max_user_watches": "8192\n",
             "/proc/sys/fs/inotify/max_user_instances": "1024\n",
@@ -132,9 +239,20 @@ def test_low_inotify_limits_print_the_sysctl() -> None:
     assert instances.ok
 
 
+def test_unreadable_inotify_limits_are_warnings() -> None:
+    odd = host({"/proc/sys/fs/inotify/max_user_watches": "lots\n"})
+    watches, instances = check_inotify(odd)
+    assert not watches.ok and not watches.required and "could not read" in str(watches)
+    assert (
+        not instances.ok
+        and not instances.required
+        and "sysctl fs.inotify.max_user_instances" in str(instances)
+    )
+
+
 def test_underlay_already_used_by_another_network() -> None:
     config = parse_config({"mode": "overlay"}, "overlay")
-    host = fake_runner(
+    host_docker = fake_runner(
         {
             "docker network": (0, "bridge\ncdl-overlay\nother\n", ""),
         }
@@ -157,7 +275,7 @@ def test_underlay_already_used_by_another_network() -> None:
                 ]
             )
             return subprocess.CompletedProcess(list(argv), 0, out, "")
-        result: subprocess.CompletedProcess[str] = host(argv)
+        result: subprocess.CompletedProcess[str] = host_docker(argv)
         return result
 
     finding = check_underlay_free(config, "cdl-overlay", run)
@@ -168,32 +286,104 @@ def test_underlay_already_used_by_another_network() -> None:
     )
 
 
-def test_underlay_free() -> None:
-    config = parse_config({"mode": "overlay"}, "overlay")
-
+def _networks(ls: tuple[int, str, str], inspect: tuple[int, str, str]):  # type: ignore[no-untyped-def]
     def run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        if argv[:3] == ("docker", "network", "ls"):
-            return subprocess.CompletedProcess(list(argv), 0, "bridge\n", "")
-        out = json.dumps([{"Name": "bridge", "IPAM": {"Config": [{"Subnet": "172.17.0.0/16"}]}}])
-        return subprocess.CompletedProcess(list(argv), 0, out, "")
+        code, out, err = ls if argv[:3] == ("docker", "network", "ls") else inspect
+        return subprocess.CompletedProcess(list(argv), code, out, err)
 
-    assert check_underlay_free(config, "cdl-overlay", run).ok
+    return run
+
+
+def test_underlay_free() -> None:
+    inspect = json.dumps([{"Name": "bridge", "IPAM": {"Config": [{"Subnet": "172.17.0.0/16"}]}}])
+    assert check_underlay_free(OVERLAY, "cdl-overlay", _networks((0, "bridge\n", ""), (0, inspect, ""))).ok
+
+
+@pytest.mark.parametrize(
+    ("ls", "inspect", "said"),
+    [
+        ((1, "", "permission denied while trying to connect"), (0, "[]", ""), "could not list"),
+        ((0, "bridge\n", ""), (0, "[{not json", ""), "could not read"),
+        ((0, "bridge\n", ""), (0, '{"Name": "bridge"}', ""), "could not read"),
+        ((0, "bridge\n", ""), (1, "", "Error: No such network: bridge"), "could not read"),
+    ],
+    ids=["ls fails", "bad JSON", "not a list", "inspect fails"],
+)
+def test_underlay_check_that_cannot_see_the_networks_says_so(
+    ls: tuple[int, str, str], inspect: tuple[int, str, str], said: str
+) -> None:
+    finding = check_underlay_free(OVERLAY, "cdl-overlay", _networks(ls, inspect))
+    assert not finding.ok and said in str(finding) and "docker network" in str(finding)
+
+
+def test_a_network_removed_between_ls_and_inspect_is_not_a_clash() -> None:
+    """inspect prints the networks it found (exit 1 for the one gone): those are still checked."""
+    inspect = json.dumps([{"Name": "bridge", "IPAM": {"Config": [{"Subnet": "172.17.0.0/16"}]}}])
+    run = _networks((0, "bridge\ngone\n", ""), (1, inspect, "Error: No such network: gone"))
+    assert check_underlay_free(OVERLAY, "cdl-overlay", run).ok
 
 
 def test_full_preflight_for_a_stack_on_linux() -> None:
-    config = parse_config({"mode": "geneve"}, "geneve")
-    files = {
-        "/proc/sys/fs/inotify/max_user_watches": "524288",
-        "/proc/sys/fs/inotify/max_user_instances": "512",
-    }
+    files = host(
+        {
+            "/proc/sys/fs/inotify/max_user_watches": "524288",
+            "/proc/sys/fs/inotify/max_user_instances": "512",
+        }
+    )
     findings = preflight(
         fake_runner({**HEALTHY, "modinfo geneve": (1, "", "not found")}),
         present,
-        config=config,
-        read=reader(files),
+        config=GENEVE,
+        files=files,
         system="Linux",
     )
     failed = [str(f) for f in findings if not f.ok]
     assert len(failed) == 1 and "geneve" in failed[0]
-    on_mac = preflight(fake_runner(HEALTHY), present, config=config, read=reader({}), system="Darwin")
+    on_mac = preflight(fake_runner(HEALTHY), present, config=GENEVE, files=host(), system="Darwin")
     assert all(f.ok for f in on_mac)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [PermissionError(13, "Permission denied", "kind"), subprocess.TimeoutExpired(["kind", "version"], 30)],
+    ids=["not executable", "hangs"],
+)
+def test_a_tool_that_cannot_run_is_a_finding(failure: BaseException) -> None:
+    kind = next(t for t in TOOLS if t.name == "kind")
+    finding = check_tool(kind, raising(failure), present)
+    assert not finding.ok and finding.required and "kind" in str(finding) and "fix:" in str(finding)
+
+
+def test_a_docker_that_hangs_is_unreachable() -> None:
+    finding = check_docker_daemon(raising(subprocess.TimeoutExpired(["docker", "info"], 30)))
+    assert not finding.ok and "not reachable" in str(finding) and "did not answer" in str(finding)
+
+
+def test_an_unknown_or_broken_stack_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("lab.cleanup.STACKS_DIR", tmp_path)
+    assert main(["--stack", "nope"]) == 2
+    assert "no stack file" in capsys.readouterr().err
+    (tmp_path / "Pulumi.bad.yaml").write_text("config:\n  cilium-datapath-lab:mode: vxlan\n")
+    assert main(["--stack", "bad"]) == 2
+    assert "cilium-datapath-lab:mode" in capsys.readouterr().err
+    (tmp_path / "Pulumi.odd.yaml").write_text("[not, a, mapping\n")
+    assert main(["--stack", "odd"]) == 2
+    assert "Pulumi.odd.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stack", ["overlay", "geneve", "native-auto", "static", "bgp"])
+def test_preflight_on_this_very_machine_never_crashes(stack: str) -> None:
+    """Whatever this host has or lacks (here: no Docker daemon, no kmod, vxlan built in), the
+    preflight answers with findings and an exit code, never a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "lab.preflight", "--stack", stack],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and result.stdout.startswith("[")
