@@ -1,0 +1,466 @@
+"""Build the real Pulumi toolchain from the Go module proxy into a cache outside the repository.
+
+`make toolchain` runs `python -m lab.toolchain build`. What it builds, and why at those versions, is
+data in toolchain/recipe.toml. The result lives in
+`${XDG_CACHE_HOME:-~/.cache}/cilium-datapath-lab/toolchain/<key>/` (bin/ for PATH, pulumi-home/ for
+PULUMI_HOME with the providers installed as plugins), where <key> hashes every file of toolchain/,
+this script and the Go version: while they are unchanged nothing is rebuilt. A build runs in a
+temporary directory renamed into place only after every binary is built and checked, so a killed
+build never leaves a half toolchain. Go's own module and build caches are shared between keys,
+so a new key rebuilds only what changed. Only the standard library is used: it runs before a venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPE_DIR = REPO / "toolchain"
+STAMP = "stamp.json"
+BINARY_KEYS = frozenset(
+    {
+        "name",
+        "version",
+        "module_dir",
+        "package",
+        "version_var",
+        "install",
+        "plugin",
+        "python_package",
+        "embed_module",
+        "embed_schema",
+        "embed_json",
+    }
+)
+FILE_KEYS = frozenset({"name", "module", "version", "path"})
+
+
+class ToolchainError(Exception):
+    """A recipe, a build step or a check failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Binary:
+    """One executable: `go build` in a wrapper module, or `go install module@version`."""
+
+    name: str
+    version: str
+    module_dir: str = ""
+    package: str = ""
+    version_var: str = ""
+    install: str = ""
+    plugin: str = ""
+    python_package: str = ""
+    embed_module: str = ""
+    embed_schema: Mapping[str, str] = field(default_factory=dict)
+    embed_json: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModuleFile:
+    """A file shipped inside a Go module (e.g. the Python exec script in sdk/v3)."""
+
+    name: str
+    module: str
+    version: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Recipe:
+    binaries: tuple[Binary, ...]
+    files: tuple[ModuleFile, ...]
+
+    def binary(self, name: str) -> Binary:
+        for b in self.binaries:
+            if b.name == name:
+                return b
+        raise ToolchainError(f"the recipe builds no binary named {name!r}")
+
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$")
+
+
+def _safe(what: str, value: str) -> str:
+    """Names, versions and paths of the recipe end up in argv and file paths: only plain tokens."""
+    if not _SAFE.fullmatch(value) or ".." in value.split("/"):
+        raise ToolchainError(f"recipe {what} {value!r} is not a plain module path, version or name")
+    return value
+
+
+def parse_recipe(data: Mapping[str, object]) -> Recipe:
+    """Validate the recipe's tables; an unknown key or a binary that is neither kind is an error."""
+    binaries: list[Binary] = []
+    for raw in _tables(data, "binary"):
+        unknown = set(raw) - BINARY_KEYS
+        if unknown:
+            raise ToolchainError(f"binary {raw.get('name')!r}: unknown recipe keys {sorted(unknown)}")
+        b = Binary(**raw)  # type: ignore[arg-type]
+        for what in ("name", "version"):
+            _safe(what, getattr(b, what))
+        if bool(b.module_dir) == bool(b.install):
+            raise ToolchainError(f"binary {b.name!r}: set exactly one of module_dir (wrapper) or install")
+        if b.module_dir and not b.package:
+            raise ToolchainError(f"binary {b.name!r}: a wrapper build needs the package to build")
+        for value in (b.module_dir, b.package, b.install, b.version_var, b.plugin, b.embed_module):
+            if value and value != ".":  # "." is the wrapper module's own main package
+                _safe("value", value)
+        for target, source in {**b.embed_schema, **b.embed_json}.items():
+            _safe("embed target", target)
+            _safe("embed source", source)
+        if (b.embed_schema or b.embed_json) and not b.embed_module:
+            raise ToolchainError(f"binary {b.name!r}: embedded files need embed_module")
+        if bool(b.plugin) != bool(b.python_package):
+            raise ToolchainError(f"binary {b.name!r}: a provider names both plugin and python_package")
+        binaries.append(b)
+    files: list[ModuleFile] = []
+    for raw in _tables(data, "file"):
+        unknown = set(raw) - FILE_KEYS
+        if unknown:
+            raise ToolchainError(f"file {raw.get('name')!r}: unknown recipe keys {sorted(unknown)}")
+        f = ModuleFile(**raw)
+        for what in ("name", "module", "version", "path"):
+            _safe(what, getattr(f, what))
+        files.append(f)
+    names = [b.name for b in binaries] + [f.name for f in files]
+    if len(set(names)) != len(names):
+        raise ToolchainError(f"recipe names a file twice: {sorted(names)}")
+    return Recipe(tuple(binaries), tuple(files))
+
+
+def _tables(data: Mapping[str, object], key: str) -> list[dict[str, str]]:
+    raw = data.get(key, [])
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise ToolchainError(f"recipe [[{key}]] must be a list of tables")
+    return raw
+
+
+def load_recipe(recipe_dir: Path = RECIPE_DIR) -> Recipe:
+    with (recipe_dir / "recipe.toml").open("rb") as fh:
+        return parse_recipe(tomllib.load(fh))
+
+
+def recipe_key(recipe_dir: Path, script: Path, go_version: str) -> str:
+    """Hash of every recipe file (path and content), this script and the Go version."""
+    h = hashlib.sha256()
+    files = sorted(p for p in recipe_dir.rglob("*") if p.is_file())
+    for path in [*files, script]:
+        label = path.relative_to(recipe_dir).as_posix() if path.is_relative_to(recipe_dir) else path.name
+        data = path.read_bytes()
+        h.update(f"{label}\0{len(data)}\0".encode())
+        h.update(data)
+    h.update(go_version.encode())
+    return h.hexdigest()[:16]
+
+
+def cache_root(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", str(Path.home()))) / ".cache")
+    return Path(base) / "cilium-datapath-lab" / "toolchain"
+
+
+def go_command() -> str:
+    found = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    if found is None:
+        raise ToolchainError("no `go` on PATH (nor /usr/local/go/bin/go): install Go 1.26 first")
+    return found
+
+
+def go_version(go: str) -> str:
+    return subprocess.run([go, "version"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+# --- Python-side pins: the providers and CLI must agree with what the program's packages ask for.
+
+_PIN = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)==(?P<version>[A-Za-z0-9_.+-]+)$")
+
+
+def pyproject_pins(pyproject: Path) -> dict[str, str]:
+    """Exact `name==version` pins of pyproject.toml's dependencies (normalised names)."""
+    with pyproject.open("rb") as fh:
+        deps = tomllib.load(fh)["project"]["dependencies"]
+    pins: dict[str, str] = {}
+    for dep in deps:
+        m = _PIN.match(dep.strip())
+        if m:
+            pins[m["name"].lower().replace("_", "-")] = m["version"]
+    return pins
+
+
+def installed_plugin_version(venv: Path, python_package: str) -> str | None:
+    """The version in the installed package's pulumi-plugin.json, or None if it is not installed."""
+    module = python_package.replace("-", "_")
+    for found in sorted(venv.glob(f"lib/python3*/site-packages/{module}/pulumi-plugin.json")):
+        version = json.loads(found.read_text()).get("version")
+        return str(version) if version is not None else None
+    return None
+
+
+def _semver(v: str) -> tuple[int, ...]:
+    m = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", v)
+    if not m:
+        raise ToolchainError(f"{v!r} is not a semantic version")
+    return tuple(int(x) for x in m.groups())
+
+
+def pin_problems(recipe: Recipe, pins: Mapping[str, str], venv: Path | None) -> list[str]:
+    """Every disagreement between the recipe and the Python packages (empty when they agree)."""
+    problems: list[str] = []
+    sdk = pins.get("pulumi")
+    if sdk is None:
+        problems.append("pyproject.toml pins no exact pulumi version")
+    else:
+        cli = recipe.binary("pulumi").version
+        if _semver(cli) < _semver(sdk):
+            problems.append(f"pulumi CLI {cli} is older than the Python SDK pin pulumi=={sdk}")
+        for f in recipe.files:
+            if f.module == "github.com/pulumi/pulumi/sdk/v3" and _semver(f.version) != _semver(sdk):
+                problems.append(f"{f.name} comes from sdk/v3 {f.version}, the Python SDK pin is {sdk}")
+    for b in recipe.binaries:
+        if not b.plugin:
+            continue
+        pinned = pins.get(b.python_package)
+        if pinned != b.version:
+            problems.append(f"{b.name} builds {b.version}, pyproject.toml pins {b.python_package}=={pinned}")
+        installed = installed_plugin_version(venv, b.python_package) if venv else None
+        if installed is not None and installed != b.version:
+            problems.append(
+                f"{b.name} builds {b.version}, the installed {b.python_package} asks for {installed}"
+            )
+    return problems
+
+
+# --- Building.
+
+
+def _say(message: str) -> None:
+    print(f"[toolchain] {message}", flush=True)
+
+
+def _run(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
+    """Run one build step at the lowest priority (the machine is shared); its output is shown."""
+    nice = ["nice", "-n", "19"] if shutil.which("nice") else []
+    proc = subprocess.run([*nice, *argv], cwd=cwd, env=dict(env), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ToolchainError(
+            f"`{shlex.join(argv)}` (in {cwd}) exited {proc.returncode}:\n{proc.stdout}{proc.stderr}".rstrip()
+        )
+    return proc.stdout
+
+
+def _module_dir(go: str, module: str, cwd: Path, env: Mapping[str, str]) -> Path:
+    """Where the Go module cache holds `module` (a path@version, or the version cwd's go.mod selects)."""
+    argv = [go, "mod", "download", "-json", module] if "@" in module else [go, "list", "-m", "-json", module]
+    return Path(json.loads(_run(argv, cwd, env))["Dir"])
+
+
+def _write_embeds(go: str, b: Binary, src: Path, env: Mapping[str, str]) -> None:
+    """Generated files main.go embeds: the committed schema with its version, JSON written compact."""
+    module = _module_dir(go, b.embed_module, src, env)
+    for target, source in b.embed_schema.items():
+        schema = json.loads((module / source).read_text())
+        schema["version"] = b.version.removeprefix("v")
+        (src / target).write_text(json.dumps(schema, separators=(",", ":")))
+    for target, source in b.embed_json.items():
+        data = json.loads((module / source).read_text())
+        (src / target).write_text(json.dumps(data, separators=(",", ":")))
+
+
+def build_binary(go: str, b: Binary, recipe_dir: Path, work: Path, out: Path, env: Mapping[str, str]) -> None:
+    ldflags = "-s -w" + (f" -X {b.version_var}={b.version}" if b.version_var else "")
+    if b.install:
+        gobin = work / f"gobin-{b.name}"
+        gobin.mkdir()
+        _run(
+            [go, "install", "-trimpath", f"-ldflags={ldflags}", f"{b.install}@{b.version}"],
+            work,
+            {**env, "GOBIN": str(gobin)},
+        )
+        shutil.move(gobin / Path(b.install).name, out)
+        return
+    src = work / f"src-{b.name}"
+    shutil.copytree(recipe_dir / b.module_dir, src)
+    if b.embed_module:
+        _write_embeds(go, b, src, env)
+    _run([go, "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(out), b.package], src, env)
+
+
+def _install_plugin(bin_dir: Path, b: Binary, binary: Path, home: Path, env: Mapping[str, str]) -> None:
+    argv = [
+        str(bin_dir / "pulumi"),
+        "plugin",
+        "install",
+        "resource",
+        b.plugin,
+        b.version,
+        "--file",
+        str(binary),
+    ]
+    _run(argv, binary.parent, {**env, "PULUMI_HOME": str(home)})
+
+
+def check_built(recipe: Recipe, key_dir: Path, env: Mapping[str, str]) -> None:
+    """The CLI reports its version and every provider is installed at its version, offline."""
+    bin_dir, home = key_dir / "bin", key_dir / "pulumi-home"
+    run_env = {**env, **toolchain_env(key_dir, REPO, env.get("PATH", ""))}
+    reported = _run([str(bin_dir / "pulumi"), "version"], key_dir, run_env).strip()
+    expected = recipe.binary("pulumi").version
+    if reported != expected:
+        raise ToolchainError(f"the built pulumi reports {reported!r}, the recipe builds {expected}")
+    listed = json.loads(_run([str(bin_dir / "pulumi"), "plugin", "ls", "--json"], key_dir, run_env))
+    have = {(p.get("name"), p.get("kind"), p.get("version")) for p in listed}
+    for b in recipe.binaries:
+        if b.plugin and (b.plugin, "resource", b.version.removeprefix("v")) not in have:
+            raise ToolchainError(
+                f"plugin {b.plugin} {b.version} is not installed in {home}: {sorted(map(str, have))}"
+            )
+    for name in [b.name for b in recipe.binaries if not b.plugin] + [f.name for f in recipe.files]:
+        if not os.access(bin_dir / name, os.X_OK):
+            raise ToolchainError(f"{bin_dir / name} is missing or not executable")
+
+
+def toolchain_env(key_dir: Path, repo: Path, path: str) -> dict[str, str]:
+    """What a shell (or the Makefile, or a test) sets to use the built toolchain, fully offline.
+
+    `path` is the PATH to extend. PULUMI_PYTHON_CMD: the language host built here predates
+    Pulumi.yaml's `virtualenv` option reaching it, so it is told which python (the venv) to run.
+    """
+    return {
+        "PATH": f"{key_dir / 'bin'}{os.pathsep}{path}",
+        "PULUMI_HOME": str(key_dir / "pulumi-home"),
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_PYTHON_CMD": str(repo / ".venv" / "bin" / "python"),
+    }
+
+
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def built_dir(root: Path, key: str) -> Path | None:
+    """The finished toolchain for this key, or None: only a directory with its stamp counts."""
+    key_dir = root / key
+    return key_dir if (key_dir / STAMP).is_file() else None
+
+
+def build(recipe_dir: Path = RECIPE_DIR, env: Mapping[str, str] | None = None) -> Path:
+    """Build the toolchain of the current key (unless already built); return its directory."""
+    env = dict(os.environ if env is None else env)
+    go = go_command()
+    recipe = load_recipe(recipe_dir)
+    problems = pin_problems(recipe, pyproject_pins(REPO / "pyproject.toml"), REPO / ".venv")
+    if problems:
+        raise ToolchainError("the recipe and the Python packages disagree:\n  " + "\n  ".join(problems))
+    key = recipe_key(recipe_dir, Path(__file__).resolve(), go_version(go))
+    root = cache_root(env)
+    with _locked(root):
+        done = built_dir(root, key)
+        if done is not None:
+            _say(f"toolchain {key} is already built: {done}")
+            return done
+        for stale in root.glob(".build-*"):  # left by a killed build; the lock says none is running
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=root))
+        _say(f"building toolchain {key} in {tmp} ({go_version(go)})")
+        bin_dir, home, work = tmp / "bin", tmp / "pulumi-home", tmp / "work"
+        for d in (bin_dir, home, work):
+            d.mkdir()
+        build_env = {**env, "CGO_ENABLED": "0", "PULUMI_SKIP_UPDATE_CHECK": "true"}
+        timings: dict[str, dict[str, object]] = {}
+        started = time.monotonic()
+        # The CLI first: installing the providers needs it.
+        for b in sorted(recipe.binaries, key=lambda b: b.name != "pulumi"):
+            what = b.install or (f"toolchain/{b.module_dir}" if b.package == "." else b.package)
+            _say(f"building {b.name} {b.version} ({what}) ...")
+            t0 = time.monotonic()
+            out = (work if b.plugin else bin_dir) / b.name
+            build_binary(go, b, recipe_dir, work, out, build_env)
+            if b.plugin:
+                _install_plugin(bin_dir, b, out, home, build_env)
+            seconds = round(time.monotonic() - t0, 1)
+            timings[b.name] = {"version": b.version, "seconds": seconds}
+            _say(f"built {b.name} {b.version} in {seconds:.0f}s")
+        for f in recipe.files:
+            source = _module_dir(go, f"{f.module}@{f.version}", work, build_env) / f.path
+            shutil.copyfile(source, bin_dir / f.name)
+            (bin_dir / f.name).chmod(0o755)
+            timings[f.name] = {"version": f.version, "seconds": 0}
+            _say(f"copied {f.name} from {f.module}@{f.version}")
+        shutil.rmtree(work)
+        check_built(recipe, tmp, env)
+        stamp = {
+            "key": key,
+            "go": go_version(go),
+            "seconds": round(time.monotonic() - started),
+            "built": timings,
+        }
+        (tmp / STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
+        final = root / key
+        if final.exists():  # a directory without a stamp is not a toolchain
+            shutil.rmtree(final)
+        tmp.rename(final)
+        _say(f"toolchain {key} built in {stamp['seconds']}s: {final}")
+        return final
+
+
+def current_dir(env: Mapping[str, str]) -> Path | None:
+    """The built toolchain of the current recipe, without building anything."""
+    go = go_command()
+    return built_dir(cache_root(env), recipe_key(RECIPE_DIR, Path(__file__).resolve(), go_version(go)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.toolchain", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="build the toolchain unless this key is already built")
+    sub.add_parser("dir", help="print the built toolchain's directory (exit 1 if it is not built)")
+    sub.add_parser("env", help="print shell exports that put the built toolchain to use")
+    sub.add_parser("key", help="print the cache key of the current recipe")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            build()
+            return 0
+        if args.command == "key":
+            print(recipe_key(RECIPE_DIR, Path(__file__).resolve(), go_version(go_command())))
+            return 0
+        found = current_dir(os.environ)
+        if found is None:
+            print("the Pulumi toolchain is not built: run `make toolchain`", file=sys.stderr)
+            return 1
+        if args.command == "dir":
+            print(found)
+        else:
+            for name, value in toolchain_env(found, REPO, "$PATH").items():
+                quoted = (
+                    shlex.quote(value) if name != "PATH" else f'{shlex.quote(str(found / "bin"))}:"$PATH"'
+                )
+                print(f"export {name}={quoted}")
+        return 0
+    except (ToolchainError, subprocess.CalledProcessError) as exc:
+        print(f"[toolchain] error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

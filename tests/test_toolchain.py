@@ -1,0 +1,170 @@
+"""The toolchain recipe: its cache key, its validation, and its agreement with the Python pins."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lab import toolchain
+from lab.toolchain import (
+    Binary,
+    ModuleFile,
+    Recipe,
+    ToolchainError,
+    built_dir,
+    installed_plugin_version,
+    load_recipe,
+    parse_recipe,
+    pin_problems,
+    pyproject_pins,
+    recipe_key,
+    toolchain_env,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _copy_recipe(tmp_path: Path) -> tuple[Path, Path]:
+    recipe_dir = tmp_path / "toolchain"
+    shutil.copytree(ROOT / "toolchain", recipe_dir)
+    script = tmp_path / "toolchain.py"
+    shutil.copyfile(ROOT / "lab" / "toolchain.py", script)
+    return recipe_dir, script
+
+
+def test_key_is_stable_and_covers_every_recipe_file_the_script_and_go(tmp_path: Path) -> None:
+    recipe_dir, script = _copy_recipe(tmp_path)
+    key = recipe_key(recipe_dir, script, "go version go1.26.8 linux/amd64")
+    assert key == recipe_key(recipe_dir, script, "go version go1.26.8 linux/amd64")
+    assert key != recipe_key(recipe_dir, script, "go version go1.26.9 linux/amd64")
+    for changed in [recipe_dir / "recipe.toml", recipe_dir / "kubernetes" / "go.sum", script]:
+        original = changed.read_bytes()
+        changed.write_bytes(original + b"\n")
+        assert recipe_key(recipe_dir, script, "go version go1.26.8 linux/amd64") != key, changed
+        changed.write_bytes(original)
+    (recipe_dir / "new-wrapper").mkdir()
+    (recipe_dir / "new-wrapper" / "go.mod").write_text("module x\n")
+    assert recipe_key(recipe_dir, script, "go version go1.26.8 linux/amd64") != key
+
+
+def test_the_recipe_agrees_with_pyproject_and_the_installed_packages() -> None:
+    venv = ROOT / ".venv"
+    problems = pin_problems(load_recipe(), pyproject_pins(ROOT / "pyproject.toml"), venv)
+    assert problems == []
+
+
+def test_each_wrapper_module_says_why_it_exists() -> None:
+    recipe = load_recipe()
+    for b in recipe.binaries:
+        if b.module_dir:
+            go_mod = (ROOT / "toolchain" / b.module_dir / "go.mod").read_text()
+            assert go_mod.startswith("// Why this module exists:"), b.module_dir
+            assert (ROOT / "toolchain" / b.module_dir / "go.sum").is_file(), b.module_dir
+
+
+def _recipe(cli: str = "v3.274.1", k8s: str = "4.25.0", exec_version: str = "v3.272.0") -> Recipe:
+    return Recipe(
+        binaries=(
+            Binary(name="pulumi", version=cli, module_dir="pulumi", package="x/cmd/pulumi"),
+            Binary(
+                name="pulumi-resource-kubernetes",
+                version=k8s,
+                module_dir="kubernetes",
+                package=".",
+                plugin="kubernetes",
+                python_package="pulumi-kubernetes",
+            ),
+        ),
+        files=(
+            ModuleFile("pulumi-language-python-exec", "github.com/pulumi/pulumi/sdk/v3", exec_version, "p"),
+        ),
+    )
+
+
+def test_pin_problems_name_each_disagreement(tmp_path: Path) -> None:
+    pins = {"pulumi": "3.272.0", "pulumi-kubernetes": "4.25.0"}
+    assert pin_problems(_recipe(), pins, None) == []
+    assert "older than the Python SDK" in " ".join(pin_problems(_recipe(cli="v3.271.0"), pins, None))
+    assert "pyproject.toml pins pulumi-kubernetes==4.25.0" in " ".join(
+        pin_problems(_recipe(k8s="4.34.2"), pins, None)
+    )
+    assert "Python SDK pin is 3.272.0" in " ".join(pin_problems(_recipe(exec_version="v3.274.1"), pins, None))
+    site = tmp_path / "lib" / "python3.11" / "site-packages" / "pulumi_kubernetes"
+    site.mkdir(parents=True)
+    (site / "pulumi-plugin.json").write_text(
+        json.dumps({"resource": True, "name": "kubernetes", "version": "4.34.2"})
+    )
+    assert installed_plugin_version(tmp_path, "pulumi-kubernetes") == "4.34.2"
+    assert "installed pulumi-kubernetes asks for 4.34.2" in " ".join(pin_problems(_recipe(), pins, tmp_path))
+
+
+def test_pyproject_pins_reads_exact_pins(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ndependencies = ["pulumi==3.272.0", "Pulumi_Docker==5.2.0", "loose>=1"]\n'
+    )
+    assert pyproject_pins(tmp_path / "pyproject.toml") == {"pulumi": "3.272.0", "pulumi-docker": "5.2.0"}
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            {"name": "a", "version": "v1.0.0", "module_dir": "a", "package": "x", "typo": "1"},
+            "unknown recipe keys",
+        ),
+        (
+            {"name": "a", "version": "v1.0.0", "module_dir": "a", "install": "x", "package": "x"},
+            "exactly one",
+        ),
+        ({"name": "a", "version": "v1.0.0"}, "exactly one"),
+        ({"name": "a", "version": "v1.0.0; rm -rf /", "install": "x"}, "not a plain"),
+        ({"name": "a", "version": "v1.0.0", "module_dir": "../../etc", "package": "x"}, "not a plain"),
+        ({"name": "a", "version": "v1", "module_dir": "a", "package": "x", "plugin": "a"}, "both plugin"),
+        ({"name": "a", "version": "v1", "install": "x", "embed_json": {"a.json": "b.json"}}, "embed_module"),
+    ],
+)
+def test_parse_recipe_rejects_bad_tables(table: dict[str, object], message: str) -> None:
+    with pytest.raises(ToolchainError, match=message):
+        parse_recipe({"binary": [table]})
+
+
+def test_only_a_stamped_directory_is_a_toolchain(tmp_path: Path) -> None:
+    (tmp_path / "abc" / "bin").mkdir(parents=True)
+    assert built_dir(tmp_path, "abc") is None
+    (tmp_path / "abc" / toolchain.STAMP).write_text("{}")
+    assert built_dir(tmp_path, "abc") == tmp_path / "abc"
+
+
+def test_env_puts_bin_first_and_keeps_the_engine_offline(tmp_path: Path) -> None:
+    env = toolchain_env(tmp_path, ROOT, "/usr/bin")
+    assert env["PATH"].split(os.pathsep) == [str(tmp_path / "bin"), "/usr/bin"]
+    assert env["PULUMI_HOME"] == str(tmp_path / "pulumi-home")
+    assert env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] == "true"
+    assert env["PULUMI_PYTHON_CMD"] == str(ROOT / ".venv" / "bin" / "python")
+
+
+def test_cache_root_honours_xdg_cache_home(tmp_path: Path) -> None:
+    assert (
+        toolchain.cache_root({"XDG_CACHE_HOME": str(tmp_path)})
+        == tmp_path / "cilium-datapath-lab" / "toolchain"
+    )
+    assert (
+        toolchain.cache_root({"HOME": str(tmp_path)})
+        == tmp_path / ".cache" / "cilium-datapath-lab" / "toolchain"
+    )
+
+
+def test_a_built_toolchain_is_complete() -> None:
+    """Where `make toolchain` has run: the CLI's version and every provider plugin, offline."""
+    found = (
+        toolchain.current_dir(os.environ)
+        if shutil.which("go") or Path("/usr/local/go/bin/go").exists()
+        else None
+    )
+    if found is None:
+        pytest.skip("the toolchain is not built here (make toolchain)")
+    toolchain.check_built(load_recipe(), found, dict(os.environ))
