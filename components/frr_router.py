@@ -53,7 +53,8 @@ class FrrRouter(pulumi.ComponentResource):
                 docker.ContainerNetworksAdvancedArgs(
                     name=args.cluster.network.name,
                     ipv4_address=self.address,
-                    # Per-interface sysctl (Docker >= 25): redirects off on the lab interface too.
+                    # Per-endpoint sysctl (Docker Engine >= 27.0, moby#47686; preflight checks it):
+                    # redirects off on the lab interface too.
                     driver_opts=["com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.send_redirects=0"],
                 )
             ],

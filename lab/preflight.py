@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.config import LabConfig, LabConfigError, key
+from lab.modes import Mode
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -36,11 +37,18 @@ class Tool:
     required: bool = True
 
 
+# Per-endpoint sysctls (driver option com.docker.network.endpoint.sysctls, moby/moby#47686) are
+# in Docker Engine from 27.0.0; only the bgp stack uses one (on its FRR routers). An older engine
+# does not apply the option, so the routers would keep sending ICMP redirects on the lab network.
+ENDPOINT_SYSCTLS_ENGINE = (27, 0, 0)
+
 TOOLS = (
+    # The client only needs the commands the lab runs (network inspect/ls, exec, info); the
+    # engine's version is what a stack may need, and check_docker_daemon checks that.
     Tool(
         "docker",
         ("docker", "version", "--format", "{{.Client.Version}}"),
-        (24, 0, 0),
+        (20, 10, 0),
         "https://docs.docker.com/engine/install/",
     ),
     Tool(
@@ -137,7 +145,8 @@ def check_tool(tool: Tool, run: Runner = _run, which: Callable[[str], str | None
     return Finding(True, f"{tool.name} {'.'.join(map(str, version))} (>= {wanted})", required=tool.required)
 
 
-def check_docker_daemon(run: Runner = _run) -> Finding:
+def check_docker_daemon(run: Runner = _run, config: LabConfig | None = None) -> Finding:
+    """The engine answers, and is new enough for the stack (bgp: per-endpoint sysctls, 27.0+)."""
     answer = ask(run, ("docker", "info", "--format", "{{.ServerVersion}}"))
     if not answer.ok or not answer.out.strip():
         return Finding(
@@ -146,7 +155,30 @@ def check_docker_daemon(run: Runner = _run) -> Finding:
             "start it (Linux: sudo systemctl start docker; macOS/Windows: start Docker Desktop), "
             "and make sure your user may use it: sudo usermod -aG docker $USER",
         )
-    return Finding(True, f"Docker engine {answer.out.strip()} reachable")
+    reported = answer.out.strip()
+    if config is None or config.mode is not Mode.BGP:  # only bgp runs FRR routers
+        return Finding(True, f"Docker engine {reported} reachable")
+    wanted = ".".join(map(str, ENDPOINT_SYSCTLS_ENGINE[:2]))
+    why = (
+        f"the bgp stack's FRR routers turn ICMP redirects off on the lab interface with a per-endpoint "
+        f"sysctl (com.docker.network.endpoint.sysctls), which Docker Engine has from {wanted}"
+    )
+    version = parse_version(reported)
+    if version is None:
+        return Finding(
+            False,
+            f"Docker engine {reported!r}: could not read its version; {why}",
+            "check `docker info --format '{{.ServerVersion}}'`",
+            required=False,
+        )
+    if version < ENDPOINT_SYSCTLS_ENGINE:
+        return Finding(
+            False,
+            f"Docker engine {reported} is older than {wanted}: {why}",
+            f"upgrade Docker Engine to {wanted} or newer: https://docs.docker.com/engine/install/ "
+            "(the other stacks run on this engine)",
+        )
+    return Finding(True, f"Docker engine {reported} reachable (>= {wanted}, per-endpoint sysctls for bgp)")
 
 
 # kind's own advice for multi-node clusters (known issue "Pod errors due to too many open files").
@@ -374,7 +406,7 @@ def preflight(
     findings = [check_tool(t, run, which or shutil.which) for t in TOOLS]
     if not findings[0].ok:
         return findings
-    daemon = check_docker_daemon(run)
+    daemon = check_docker_daemon(run, config)
     findings.append(daemon)
     if config is not None:
         if (system or platform.system()) == "Linux":  # Docker Desktop keeps its kernel in a VM
