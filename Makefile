@@ -13,7 +13,19 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?=
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-.PHONY: venv test lint pytest preflight stack up preview destroy bench sweep clean help
+# The Pulumi CLI, language host and providers that `make toolchain` builds (lab/toolchain.py): when
+# the current recipe's toolchain is in the cache it goes first on PATH, with its own PULUMI_HOME
+# (the providers) and no plugin downloads; its language host takes the venv's python from
+# PULUMI_PYTHON_CMD. When it is not built, a pulumi already on PATH is used, if any.
+TOOLCHAIN_DIR := $(shell $(PYTHON) -m lab.toolchain dir 2>/dev/null)
+ifneq ($(TOOLCHAIN_DIR),)
+export PATH := $(TOOLCHAIN_DIR)/bin:$(PATH)
+export PULUMI_HOME := $(TOOLCHAIN_DIR)/pulumi-home
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
+export PULUMI_PYTHON_CMD := $(CURDIR)/$(PY)
+endif
+
+.PHONY: venv test lint pytest preflight toolchain stack up preview destroy bench sweep clean help
 
 help:
 	@echo "make up STACK=<overlay|geneve|native-auto|static|bgp>   bring a lab up"
@@ -21,6 +33,7 @@ help:
 	@echo "make destroy STACK=...   tear a lab down"
 	@echo "make sweep STACK=...     list what a stack left on the Docker host; make clean removes it"
 	@echo "make test                lint, type-check and run the tests"
+	@echo "make toolchain           build the Pulumi CLI, language host, providers and kind (cached)"
 
 venv: $(VENV)/.installed
 
@@ -46,10 +59,15 @@ test: lint pytest
 preflight: venv
 	$(PY) -m lab.preflight --stack $(STACK)
 
+# Builds once per recipe into ~/.cache/cilium-datapath-lab/toolchain/<key>/ (see README).
+toolchain:
+	$(PYTHON) -m lab.toolchain build
+
 $(CURDIR)/.pulumi-state:
 	mkdir -p $@
 
 stack: preflight $(CURDIR)/.pulumi-state
+	@command -v pulumi >/dev/null || { echo "no pulumi CLI: run 'make toolchain'"; exit 1; }
 	pulumi stack select --create $(STACK) --secrets-provider passphrase --non-interactive
 
 up: stack
