@@ -25,6 +25,14 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 export PULUMI_PYTHON_CMD := $(CURDIR)/$(PY)
 endif
 
+# Docker: the engine your own settings reach (DOCKER_HOST, the default socket or context), else this
+# machine's local engine that `make dockerd` starts (engine/dockerd.sh, state under ~/.cache). In the
+# second case DOCKER_HOST points at it for every recipe, the tests included.
+LOCAL_DOCKER_HOST := $(shell $(CURDIR)/engine/dockerd.sh host-if-needed)
+ifneq ($(LOCAL_DOCKER_HOST),)
+export DOCKER_HOST := $(LOCAL_DOCKER_HOST)
+endif
+
 .PHONY: venv test lint pytest preflight toolchain stack up preview destroy bench sweep clean help
 
 help:
@@ -32,6 +40,7 @@ help:
 	@echo "make preview STACK=...   show what would change (pulumi preview --diff)"
 	@echo "make destroy STACK=...   tear a lab down"
 	@echo "make sweep STACK=...     list what a stack left on the Docker host; make clean removes it"
+	@echo "make dockerd             start this machine's own Docker engine (make dockerd-stop stops it)"
 	@echo "make test                lint, type-check and run the tests"
 	@echo "make toolchain           build the Pulumi CLI, language host, providers and kind (cached)"
 
@@ -49,7 +58,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
-	find scripts -name '*.sh' -exec shellcheck --shell=bash --severity=style {} +
+	find scripts engine -name '*.sh' -exec shellcheck --shell=bash --severity=style {} +
 
 pytest: venv
 	$(PY) -m pytest
@@ -88,3 +97,12 @@ sweep: venv
 
 clean: venv
 	$(PY) -m lab.cleanup --stack $(STACK)
+
+# This machine's own Docker engine: Debian's docker.io with its data, socket and log under
+# ~/.cache/cilium-datapath-lab/engine, never a system Docker (engine/dockerd.sh says how and why).
+.PHONY: dockerd dockerd-stop
+dockerd:
+	engine/dockerd.sh start
+
+dockerd-stop:
+	engine/dockerd.sh stop

@@ -115,6 +115,16 @@ require_tools() {
   ((${#missing[@]} == 0)) || die "missing ${missing[*]}; fix: $APT_FIX python3"
 }
 
+# dockerd bind-mounts its data root onto itself (to make it a private mount) and notes that in
+# unmount-on-shutdown; a dockerd that dies, or fails to start, leaves that mount behind.
+undo_root_mount() {
+  if [[ -e $EXEC_ROOT/unmount-on-shutdown ]] && mountpoint -q -- "$DATA_ROOT"; then
+    umount -- "$DATA_ROOT" && rm -f -- "$EXEC_ROOT/unmount-on-shutdown" &&
+      echo "engine: unmounted the data-root bind mount dockerd left ($DATA_ROOT)"
+  fi
+  return 0
+}
+
 # What a failed start logged, and the fix its words point to.
 explain_failure() {
   local since=$1 tail_text
@@ -199,6 +209,7 @@ start() {
     if ! kill -0 "$child" 2>/dev/null; then
       echo "engine: dockerd exited during start (after ${elapsed} s)" >&2
       explain_failure "$since"
+      undo_root_mount >&2
       exit 1
     fi
     if ((elapsed >= START_TIMEOUT)); then
@@ -227,6 +238,7 @@ stop_engine() {
   local pid began waited=0 left bridges bridge removed=()
   pid=$(engine_pid)
   if [[ -z $pid ]]; then
+    undo_root_mount
     if [[ -e $PIDFILE ]]; then
       echo "engine: not running (stale pidfile $PIDFILE names no dockerd of this engine)"
     else
@@ -247,6 +259,7 @@ stop_engine() {
     echo "engine: dockerd (pid $pid) still runs after ${STOP_TIMEOUT} s; see $LOG, or end it: kill -KILL $pid" >&2
     return 1
   fi
+  undo_root_mount
   # dockerd waits for its containerd; give shims a moment to go after their containers.
   waited=0
   while left=$(leftovers) && [[ -n $left ]] && ((waited < 25)); do

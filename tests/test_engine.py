@@ -549,6 +549,7 @@ def test_a_failed_start_shows_the_log_and_the_likely_fix(tmp_path: Path) -> None
         assert "pid file found" in result.stderr  # the log's tail
         assert "likely fix: another dockerd uses" in result.stderr
         assert bystander.poll() is None
+        assert mounts_under(engine_dir) == []  # dockerd's bind mount of its data root is undone
     finally:
         bystander.send_signal(signal.SIGKILL)
         bystander.wait()
