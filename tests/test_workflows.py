@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+
+from lab.config import parse_config
+from lab.preflight import required_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -105,3 +113,144 @@ def test_ci_installs_what_make_lint_runs() -> None:
     )
     assert "shellcheck" in (ROOT / "Makefile").read_text()
     assert re.search(r"\bshellcheck\b", installs)
+
+
+# --- e2e: what each matrix job loads and installs -----------------------------------------------
+
+E2E = ROOT / ".github" / "workflows" / "e2e.yml"
+
+
+def _e2e_job() -> dict[str, Any]:
+    job: dict[str, Any] = yaml.safe_load(E2E.read_text())["jobs"]["lab"]
+    return job
+
+
+def _step(job: dict[str, Any], starts: str) -> dict[str, Any]:
+    return next(s for s in job["steps"] if s.get("name", "").startswith(starts))
+
+
+def _matrix_value(job: dict[str, Any], stack: str, name: str) -> str:
+    """What `${{ matrix.<name> }}` is in the job for `stack` (GitHub's include semantics)."""
+    values = [i[name] for i in job["strategy"]["matrix"].get("include", []) if i.get("stack") == stack]
+    return values[-1] if values else ""
+
+
+@pytest.mark.parametrize("stack", ["overlay", "geneve", "native-auto", "static", "bgp"])
+def test_each_job_loads_only_the_kernel_module_its_stack_needs(stack: str) -> None:
+    """geneve only for geneve, vxlan only for overlay, none natively: a runner kernel without
+    geneve must not fail the other four jobs."""
+    job = _e2e_job()
+    modprobes = [s for s in job["steps"] if "modprobe" in s.get("run", "")]
+    assert modprobes, "the tunnel stacks still load their module"
+    for step in modprobes:
+        assert not re.search(r"modprobe\s+(vxlan|geneve)\b", step["run"]), "a fixed module runs in every job"
+        assert step.get("if") == "matrix.kernel-module != ''"
+        assert step["env"]["KERNEL_MODULE"] == "${{ matrix.kernel-module }}"
+    wanted = required_modules(parse_config({"mode": stack}, stack))
+    loaded = _matrix_value(job, stack, "kernel-module")
+    assert (loaded,) == wanted if wanted else loaded == ""
+
+
+FAKE_CURL = """#!/bin/bash
+# curl -fsSLo FILE URL: serve URL's last path segment from $FAKE_RELEASES, or fail like curl -f.
+while [ $# -gt 0 ]; do
+  case "$1" in -fsSLo) out=$2; shift 2 ;; *) url=$1; shift ;; esac
+done
+echo "$url" >> "$FAKE_RELEASES/fetched"
+cp -- "$FAKE_RELEASES/${url##*/}" "$out" 2>/dev/null || { echo "curl: (22) 404 $url" >&2; exit 22; }
+"""
+
+
+def _release_files(tmp_path: Path, env: dict[str, str]) -> Path:
+    """What the three projects publish for the pinned versions, with real sha256 sums."""
+    releases = tmp_path / "releases"
+    releases.mkdir()
+    (releases / "kind-linux-amd64").write_text("#!/bin/sh\necho kind\n")
+    (releases / "kubectl").write_text("#!/bin/sh\necho kubectl\n")
+    tarball = releases / f"pulumi-v{env['PULUMI_VERSION']}-linux-x64.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        data = b"#!/bin/sh\necho pulumi\n"
+        info = tarfile.TarInfo("pulumi/pulumi")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+
+    def sha(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    (releases / "kind-linux-amd64.sha256sum").write_text(
+        f"{sha(releases / 'kind-linux-amd64')}  kind-linux-amd64\n"
+    )
+    (releases / "kubectl.sha256").write_text(sha(releases / "kubectl"))
+    other = f"pulumi-v{env['PULUMI_VERSION']}-darwin-arm64.tar.gz"
+    (releases / f"pulumi-{env['PULUMI_VERSION']}-checksums.txt").write_text(
+        f"{'0' * 64}  {other}\n{sha(tarball)}  {tarball.name}\n"
+    )
+    return releases
+
+
+def _install(tmp_path: Path, releases: Path) -> subprocess.CompletedProcess[str]:
+    job = _e2e_job()
+    step = _step(job, "Install kind, kubectl and the Pulumi CLI")
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "curl").write_text(FAKE_CURL)
+    (bin_dir / "curl").chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    env = {
+        **{k: str(v) for k, v in job["env"].items() if "${{" not in str(v)},
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "HOME": str(home),
+        "GITHUB_PATH": str(tmp_path / "github_path"),
+        "FAKE_RELEASES": str(releases),
+    }
+    return subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        check=False,
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_install_step_verifies_every_download(tmp_path: Path) -> None:
+    env = {k: str(v) for k, v in _e2e_job()["env"].items()}
+    result = _install(tmp_path, _release_files(tmp_path, env))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "home" / "pulumi" / "pulumi").exists()
+    fetched = (tmp_path / "releases" / "fetched").read_text()
+    version = env["PULUMI_VERSION"]
+    assert (
+        f"https://github.com/pulumi/pulumi/releases/download/v{version}/pulumi-{version}-checksums.txt"
+        in fetched
+    )
+
+
+def test_a_tampered_pulumi_tarball_is_never_unpacked(tmp_path: Path) -> None:
+    env = {k: str(v) for k, v in _e2e_job()["env"].items()}
+    releases = _release_files(tmp_path, env)
+    tarball = releases / f"pulumi-v{env['PULUMI_VERSION']}-linux-x64.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:  # same name, other bytes
+        data = b"#!/bin/sh\necho evil\n"
+        info = tarfile.TarInfo("pulumi/pulumi")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+    result = _install(tmp_path, releases)
+    assert result.returncode != 0
+    assert not (tmp_path / "home" / "pulumi").exists()
+
+
+def test_a_checksums_file_without_the_tarball_fails(tmp_path: Path) -> None:
+    env = {k: str(v) for k, v in _e2e_job()["env"].items()}
+    releases = _release_files(tmp_path, env)
+    checksums = releases / f"pulumi-{env['PULUMI_VERSION']}-checksums.txt"
+    checksums.write_text(
+        "".join(line + "\n" for line in checksums.read_text().splitlines() if "linux-x64" not in line)
+    )
+    result = _install(tmp_path, releases)
+    assert result.returncode != 0
+    assert not (tmp_path / "home" / "pulumi").exists()
