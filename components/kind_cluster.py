@@ -30,9 +30,12 @@ def kubeconfig_path(config: LabConfig) -> str:
 class KindCluster(pulumi.ComponentResource):
     """A kind cluster (no default CNI, no kube-proxy) on the lab's own IPv4 Docker network.
 
-    kind's own `kind` network gets only an IPv6 subnet from kind, so the lab pre-creates an
-    IPv4 network and points kind at it. Changing mode or node topology replaces the cluster
-    (Cilium cannot switch routing mode in place); nothing else touches it.
+    kind would put it on its shared `kind` network, whose IPv4 subnet Docker picks from its
+    default pools (kind chooses only that network's IPv6 subnet). The lab's addresses must be
+    known before `pulumi up`, so it creates a network on the stack's `underlaySubnet` (nodes
+    from its lower half) and points kind at it with KIND_EXPERIMENTAL_DOCKER_NETWORK. Changing
+    mode or node topology replaces the cluster (Cilium cannot switch routing mode in place);
+    nothing else touches it.
     """
 
     kubeconfig: pulumi.Output[str]
