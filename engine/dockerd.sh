@@ -164,6 +164,8 @@ start() {
     # Only settings with no flag live here; naming the file stops dockerd reading /etc/docker/daemon.json.
     # deprecated-key-path: dockerd 20.10 otherwise writes its identity key to /etc/docker/key.json.
     printf '{\n  "deprecated-key-path": "%s"\n}\n' "$ENGINE_DIR/key.json" >"$CONFIG"
+    # One previous log is kept, so the file never grows without bound.
+    if (($(stat -c %s -- "$LOG" 2>/dev/null || echo 0) > 5000000)); then mv -f -- "$LOG" "$LOG.1"; fi
     since=$(stat -c %s -- "$LOG" 2>/dev/null || echo 0)
     echo "=== engine/dockerd.sh start $(date -u +%FT%TZ) ===" >>"$LOG"
     echo "engine: starting dockerd under $ENGINE_DIR (log: $LOG)"
