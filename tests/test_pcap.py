@@ -7,6 +7,7 @@ IPs, Geneve on 6081, plain pod ICMP); the shared ones prove the decoder on real-
 from __future__ import annotations
 
 import json
+import struct
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,36 @@ def write(tmp_path: Path, name: str, packets: Sequence[Packet], linktype: int | 
     else:
         wrpcap(str(path), packets, linktype=linktype)
     return path
+
+
+def pcap_bytes(records: Sequence[bytes | tuple[bytes, int]], linktype: int = 1) -> bytes:
+    """A classic little-endian pcap, written byte by byte so a test controls every length field.
+
+    A record is its captured bytes, or (captured bytes, length on the wire) for a snaplen-cut frame.
+    """
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype)]
+    for ts, record in enumerate(records):
+        data, wirelen = record if isinstance(record, tuple) else (record, len(record))
+        out.append(struct.pack("<IIII", 1_700_000_000 + ts, 0, len(data), wirelen) + data)
+    return b"".join(out)
+
+
+def pcapng_block(block_type: int, body: bytes, endian: str = "<") -> bytes:
+    """One pcapng block: type, total length, body padded to 32 bits, total length again."""
+    body += b"\x00" * (-len(body) % 4)
+    length = 12 + len(body)
+    return struct.pack(endian + "II", block_type, length) + body + struct.pack(endian + "I", length)
+
+
+def pcapng_bytes(frames: Sequence[bytes], linktype: int = 1, endian: str = "<") -> bytes:
+    """A pcapng section: its header, one interface, one enhanced packet block per frame."""
+    shb = pcapng_block(0x0A0D0D0A, struct.pack(endian + "IHHq", 0x1A2B3C4D, 1, 0, -1), endian)
+    idb = pcapng_block(1, struct.pack(endian + "HHI", linktype, 0, 262144), endian)
+    epbs = [
+        pcapng_block(6, struct.pack(endian + "IIIII", 0, 0, ts, len(f), len(f)) + f, endian)
+        for ts, f in enumerate(frames)
+    ]
+    return shb + idb + b"".join(epbs)
 
 
 def underlay(src: str, dst: str, sport: int, dport: int) -> Packet:
@@ -168,8 +199,8 @@ def test_gso_frames_keep_their_real_length(name: str, vxlan_port: int, encapsula
 def test_crafted_vxlan_8472_between_pod_ips(tmp_path: Path) -> None:
     packets = analyze(write(tmp_path, "vxlan.pcap", vxlan_ping(8472, vni=4242)))
     assert packets == [
-        PacketInfo(0, "vxlan", NODE_A, NODE_B, 8472, 4242, POD_A, POD_C, "icmp", 8, 148),
-        PacketInfo(1, "vxlan", NODE_B, NODE_A, 8472, 4242, POD_C, POD_A, "icmp", 0, 148),
+        PacketInfo(0, "vxlan", NODE_A, NODE_B, 8472, 4242, POD_A, POD_C, "icmp", 8, 148, 0x08),
+        PacketInfo(1, "vxlan", NODE_B, NODE_A, 8472, 4242, POD_C, POD_A, "icmp", 0, 148, 0x08),
     ]
 
 
@@ -286,7 +317,7 @@ def test_same_port_for_both_tunnels_is_refused(tmp_path: Path) -> None:
 
 
 def test_to_json_is_plain_json() -> None:
-    info = PacketInfo(3, "vxlan", NODE_A, NODE_B, 8472, 4242, POD_A, POD_C, "icmp", 8, 148)
+    info = PacketInfo(3, "vxlan", NODE_A, NODE_B, 8472, 4242, POD_A, POD_C, "icmp", 8, 148, 0x88)
     data = to_json(info)
     assert json.loads(json.dumps(data)) == data
     assert data == {
@@ -301,6 +332,7 @@ def test_to_json_is_plain_json() -> None:
         "inner_protocol": "icmp",
         "icmp_type": 8,
         "length": 148,
+        "tunnel_flags": 0x88,
     }
 
 
