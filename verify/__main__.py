@@ -89,23 +89,76 @@ def _add_replica(sub: Subparsers) -> None:
 
 
 def _pcap(args: argparse.Namespace) -> int:
-    from verify import pcap  # noqa: PLC0415 (scapy is slow to import; only this command needs it)
+    import os  # noqa: PLC0415 (only this command redirects stdout)
 
+    from verify import pcap  # noqa: PLC0415 (only this command needs it)
+
+    problem: str | None = None
+    code = 0
     try:
-        packets = pcap.analyze(args.file, vxlan_port=args.vxlan_port, geneve_port=args.geneve_port)
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    for packet in packets:
-        print(json.dumps(pcap.to_json(packet)))
-    return 0
+        try:
+            # Streamed: the records before a cut are printed, then the error about the cut.
+            for packet in pcap.iter_packets(
+                args.file, vxlan_port=args.vxlan_port, geneve_port=args.geneve_port
+            ):
+                print(json.dumps(pcap.to_json(packet)))
+        except BrokenPipeError:
+            raise
+        except pcap.CaptureError as exc:
+            problem, code = str(exc), exc.exit_code
+        except ValueError as exc:  # the two ports are one
+            problem, code = str(exc), 2
+        except OSError as exc:  # missing, a directory, no permission
+            problem, code = f"{args.file}: {exc.strerror or exc}", 3
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as a filter killed by SIGPIPE does. Point
+        # stdout at /dev/null so the interpreter's last flush does not fail all over again.
+        try:
+            stdout = sys.stdout.fileno()
+        except (OSError, ValueError):  # not a real file (a test's stand-in): nothing is left to flush
+            return 141
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout)
+        os.close(devnull)
+        return 141
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+    return code
 
 
 def _add_pcap(sub: Subparsers) -> None:
-    parser = sub.add_parser("pcap", help="decode a capture: one JSON object per packet")
-    parser.add_argument("file")
-    parser.add_argument("--vxlan-port", type=int, default=8472, help="UDP port decoded as VXLAN")
-    parser.add_argument("--geneve-port", type=int, default=6081, help="UDP port decoded as Geneve")
+    from verify import pcap  # noqa: PLC0415 (only this command needs it)
+
+    def udp_port(text: str) -> int:
+        try:
+            port = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a UDP port (1-65535)") from None
+        if not 1 <= port <= 65535:
+            raise argparse.ArgumentTypeError(f"{port} is not a UDP port (1-65535)")
+        return port
+
+    codes = [
+        (0, "every record decoded"),
+        (2, "usage: a port outside 1-65535, or one port for both tunnels"),
+        (3, "the file cannot be opened (missing, a directory, no permission)"),
+        *((error.exit_code, error.summary) for error in pcap.CAPTURE_ERRORS),
+        (141, "stdout was closed early (e.g. `| head`); nothing more is printed"),
+    ]
+    epilog = "exit codes (each broken file: one line on stderr naming it and the problem):\n"
+    epilog += "".join(f"  {code:<4} {text}\n" for code, text in sorted(codes))
+    parser = sub.add_parser(
+        "pcap",
+        help="decode a capture: one JSON object per packet",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("file", help="a pcap or pcapng capture")
+    parser.add_argument("--vxlan-port", type=udp_port, default=8472, help="UDP port decoded as VXLAN (8472)")
+    parser.add_argument(
+        "--geneve-port", type=udp_port, default=6081, help="UDP port decoded as Geneve (6081)"
+    )
     parser.set_defaults(func=_pcap)
 
 
