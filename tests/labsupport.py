@@ -12,6 +12,7 @@ import pytest
 from verify import catalogue
 from verify.bgp_replica import tools_missing
 from verify.checks import Context, Verdict
+from verify.replica import check_prefix
 
 REPLICA_TOOLS = ("ip", "tcpdump", "ping", "bpftool", "clang")
 needs_replica = pytest.mark.skipif(
@@ -26,6 +27,16 @@ needs_bgp_daemons = pytest.mark.skipif(
     f"gobgpd/gobgp, python3 and tcpdump (missing: {', '.join(_BGP_MISSING) or 'root'})",
 )
 CONVERGE_LIMIT = 30.0  # seconds a real-daemon scenario may take to converge (issue #5)
+
+
+def run_prefix(tag: str) -> str:
+    """A replica prefix of this test process only: `cdl<tag><pid>-`.
+
+    Why: Replica.up() first removes its prefix's namespaces (a crashed run's leftovers) and ends
+    the processes inside; two test runs at once on one host with a fixed prefix end each other's
+    daemons mid-test. A killed run's leftovers: `python -m verify replica down --prefix <it>`.
+    """
+    return check_prefix(f"cdl{tag}{os.getpid() % 100000}-")
 
 
 def run_check(check_id: str, probe: Any, tmp_path: Path) -> Verdict:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labsupport import CONVERGE_LIMIT, failed, needs_bgp_daemons, run_check
+from labsupport import CONVERGE_LIMIT, failed, needs_bgp_daemons, run_check, run_prefix
 
 from lab.frr import frr_spec
 from lab.plan import plan
@@ -28,16 +28,16 @@ pytestmark = needs_bgp_daemons
 SYSTEM_FRR_DIRS = (Path("/etc/frr"), Path("/var/run/frr"))
 
 
-def bgp_replica(prefix: str) -> Replica:
+def bgp_replica(tag: str) -> Replica:
     """A bgp replica whose router learns the pod CIDRs only from BGP."""
-    return Replica("bgp", prefix=prefix, router_static_routes=False, bpf_hooks=False)
+    return Replica("bgp", prefix=run_prefix(tag), router_static_routes=False, bpf_hooks=False)
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BgpDaemons]:
     """The default lab: nodeAsn 65001 everywhere, maximumPaths 8, one router."""
     with (
-        bgp_replica("cdlbgpd-") as rep,
+        bgp_replica("bgpd") as rep,
         BgpDaemons(rep, replica_lab_config(rep), log_dir=tmp_path_factory.mktemp("bgp-daemons")) as daemons,
     ):
         yield daemons
@@ -145,7 +145,7 @@ def test_transit_fails_when_nodes_route_around_the_router(lab: BgpDaemons, tmp_p
 
 def test_one_path_kept_fails_ecmp(tmp_path: Path) -> None:
     """maximumPaths 1: FRR selects a single path and installs one nexthop; flows cannot spread."""
-    with bgp_replica("cdlbgpm-") as rep:
+    with bgp_replica("bgpm") as rep:
         with BgpDaemons(rep, replica_lab_config(rep, maximumPaths=1)) as bgp:
             assert bgp.converge_seconds is not None and bgp.converge_seconds <= CONVERGE_LIMIT
             assert run_check("bgp.sessions", bgp.probe, tmp_path).passed
@@ -165,7 +165,7 @@ def test_one_path_kept_fails_ecmp(tmp_path: Path) -> None:
 
 def test_stopped_speaker_fails_sessions(tmp_path: Path) -> None:
     """Different ASN per node (multipath-relax really needed), then one node's speaker dies."""
-    with bgp_replica("cdlbgpa-") as rep:
+    with bgp_replica("bgpa") as rep:
         config = replica_lab_config(rep, nodeAsn=[65001, 65002, 65003])
         with BgpDaemons(rep, config) as bgp:
             assert bgp.spec.multipath_relax
@@ -187,7 +187,7 @@ def test_stopped_speaker_fails_sessions(tmp_path: Path) -> None:
 def test_rfc8212_policy_left_on_learns_nothing(tmp_path: Path) -> None:
     """`bgp ebgp-requires-policy` without policies: sessions come up, no route is accepted."""
     before = _snapshot(SYSTEM_FRR_DIRS)
-    with bgp_replica("cdlbgpp-") as rep:
+    with bgp_replica("bgpp") as rep:
         config = replica_lab_config(rep)
         strict = dataclasses.replace(frr_spec(config, plan(config), 0), ebgp_requires_policy=True)
         with BgpDaemons(rep, config, spec=strict) as bgp:
@@ -203,7 +203,7 @@ def test_rfc8212_policy_left_on_learns_nothing(tmp_path: Path) -> None:
 
 def test_a_failed_start_leaves_nothing_behind() -> None:
     """GoBGP waits >= 5 s before it first dials: a 1 s budget must fail, and clean up."""
-    with bgp_replica("cdlbgpf-") as rep:
+    with bgp_replica("bgpf") as rep:
         daemons = BgpDaemons(rep, replica_lab_config(rep), timeout=1.0)
         with pytest.raises(BgpDaemonError, match="timed out"):
             daemons.start()
@@ -215,7 +215,7 @@ def test_a_failed_start_leaves_nothing_behind() -> None:
 
 
 def test_config_must_describe_the_replica() -> None:
-    rep = bgp_replica("cdlbgpx-")  # never built: the check happens before anything starts
+    rep = bgp_replica("bgpx")  # never built: the check happens before anything starts
     other = replica_lab_config(Replica("bgp", prefix="cdlbgpy-", underlay="172.31.9.0/24", bpf_hooks=False))
     with pytest.raises(ValueError, match="does not describe this replica"):
         BgpDaemons(rep, other)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from labsupport import CONVERGE_LIMIT, failed, needs_bgp_daemons, run_check
+from labsupport import CONVERGE_LIMIT, failed, needs_bgp_daemons, run_check, run_prefix
 
 from lab.frr import frr_spec
 from lab.plan import plan
@@ -37,15 +37,15 @@ SEED_SYSCTL = "net.ipv4.fib_multipath_hash_seed"
 SEED_TRIES = 256  # each try sends a flow to rtr with odds 1/2: never running out in practice
 
 
-def two_router_replica(prefix: str) -> Replica:
-    return Replica("bgp", prefix=prefix, routers=2, router_static_routes=False, bpf_hooks=False)
+def two_router_replica(tag: str) -> Replica:
+    return Replica("bgp", prefix=run_prefix(tag), routers=2, router_static_routes=False, bpf_hooks=False)
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BgpDaemons]:
     """The default lab with two routers: nodeAsn 65001 everywhere, maximumPaths 8."""
     with (
-        two_router_replica("cdlbgp2-") as rep,
+        two_router_replica("bgp2") as rep,
         BgpDaemons(rep, replica_lab_config(rep), log_dir=tmp_path_factory.mktemp("bgp2-daemons")) as daemons,
     ):
         yield daemons
@@ -253,7 +253,7 @@ def test_transit_follows_the_hash_to_either_router(
 
 @needs_bgp_daemons
 def test_stopped_speaker_fails_sessions_on_both_routers(tmp_path: Path) -> None:
-    with two_router_replica("cdlbgp2s-") as rep, BgpDaemons(rep, replica_lab_config(rep)) as bgp:
+    with two_router_replica("bgp2s") as rep, BgpDaemons(rep, replica_lab_config(rep)) as bgp:
         assert bgp.converge_seconds is not None and bgp.converge_seconds <= CONVERGE_LIMIT
         assert run_check("bgp.sessions", bgp.probe, tmp_path).passed
         gone = rep.nodes[1]
@@ -274,7 +274,7 @@ def test_stopped_speaker_fails_sessions_on_both_routers(tmp_path: Path) -> None:
 
 
 def test_router_count_must_match_the_replica() -> None:
-    two = two_router_replica("cdlbgp2x-")
+    two = two_router_replica("bgp2x")
     one = Replica("bgp", prefix="cdlbgp2y-", router_static_routes=False, bpf_hooks=False)
     assert replica_lab_config(two).bgp is not None
     assert plan(replica_lab_config(two)).router_ips == two.router_ips
