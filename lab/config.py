@@ -631,10 +631,13 @@ def _parse_static_routes(
                 f"{dest} overlaps {node}'s own pod CIDR {own}; routing it away would cut off local pods",
             )
             continue
-        if own_blocks and dest in own_blocks.values():
+        # Equal to, or inside, another node's block: as the more specific route it would take over
+        # (part of) that node's pods, which the lab already routes on every node.
+        taken = next((b for b in own_blocks.values() if dest.subnet_of(b)), None)
+        if taken is not None:
             c.add(
                 f"{where}.dest",
-                f"{dest} is another node's pod CIDR, which the lab already routes on every node",
+                f"{dest} is inside another node's pod CIDR {taken}, which the lab already routes on every node",
             )
             continue
         if (node, dest) in seen:
