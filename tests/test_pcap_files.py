@@ -81,16 +81,24 @@ BROKEN = {
     "zero-bytes": Broken(b"", "empty", ("empty",)),
     "text": Broken(b"this is a README, not a capture\n" * 4, "not-a-capture", ("not a pcap or pcapng",)),
     "two-bytes": Broken(b"\x00\x01", "not-a-capture", ("not a pcap or pcapng",)),
-    "pcap-header-cut": Broken(GOOD_PCAP[:10], "truncated-header", ("file header", "10 of 24")),
+    "pcap-header-cut": Broken(GOOD_PCAP[:10], "truncated-header", ("file header is truncated", "10 of 24")),
     "pcap-magic-cut": Broken(GOOD_PCAP[:3], "truncated-header", ("file header", "3 of 24")),
-    "pcapng-header-cut": Broken(GOOD_PCAPNG[:20], "truncated-header", ("section header", "20 of 28")),
+    "pcapng-header-cut": Broken(
+        GOOD_PCAPNG[:20], "truncated-header", ("section header is truncated", "20 of 28")
+    ),
     "record-header-cut": Broken(
-        GOOD_PCAP[: 24 + 16 + len(FRAMES[0]) + 7], "truncated-record", ("record 1", "header has 7 of 16"), 1
+        GOOD_PCAP[: 24 + 16 + len(FRAMES[0]) + 7],
+        "truncated-record",
+        ("record 1", "truncated", "header has 7 of 16"),
+        1,
     ),
     "record-data-cut": Broken(
-        GOOD_PCAP[:-30], "truncated-record", ("record 1", f"{len(FRAMES[1]) - 30} of {len(FRAMES[1])}"), 1
+        GOOD_PCAP[:-30],
+        "truncated-record",
+        ("record 1", "truncated", f"{len(FRAMES[1]) - 30} of its {len(FRAMES[1])}"),
+        1,
     ),
-    "pcapng-block-cut": Broken(GOOD_PCAPNG[:-10], "truncated-record", ("record 1",), 1),
+    "pcapng-block-cut": Broken(GOOD_PCAPNG[:-10], "truncated-record", ("record 1", "truncated"), 1),
     "pcapng-bad-block-length": Broken(GOOD_PCAPNG + BLOCK_OF_13_BYTES, "malformed", ("block length 13",), 2),
     "pcapng-packet-before-interface": Broken(
         GOOD_PCAPNG[:28] + pcapng_block(6, b"\x00" * 20 + FRAMES[0]), "malformed", ("interface 0",)

@@ -199,7 +199,9 @@ def _pcap_frames(src: _Source, magic: bytes) -> Iterator[_Frame]:
     rest = src.read(_PCAP_HEADER_LEN - len(magic))
     if len(rest) < _PCAP_HEADER_LEN - len(magic):
         got = len(magic) + len(rest)
-        raise TruncatedHeader(src.path, f"the pcap file header has {got} of {_PCAP_HEADER_LEN} bytes")
+        raise TruncatedHeader(
+            src.path, f"the pcap file header is truncated: {got} of {_PCAP_HEADER_LEN} bytes"
+        )
     major, minor, _zone, _sigfigs, _snaplen, network = struct.unpack(endian + "HHiIII", rest)
     if major != 2:
         raise MalformedCapture(src.path, f"pcap version {major}.{minor}: only version 2.x exists")
@@ -213,7 +215,7 @@ def _pcap_frames(src: _Source, magic: bytes) -> Iterator[_Frame]:
         if len(header) < record_len:
             raise TruncatedRecord(
                 src.path,
-                f"record {index} at byte {start}: its header has {len(header)} of {record_len} bytes",
+                f"record {index} at byte {start} is truncated: its header has {len(header)} of {record_len} bytes",
             )
         caplen, wirelen = struct.unpack(endian + "II", header[8:16])
         if caplen > _MAX_RECORD:
@@ -221,7 +223,7 @@ def _pcap_frames(src: _Source, magic: bytes) -> Iterator[_Frame]:
         data = src.read(caplen)
         if len(data) < caplen:
             raise TruncatedRecord(
-                src.path, f"record {index} at byte {start}: {len(data)} of {caplen} captured bytes are there"
+                src.path, f"record {index} at byte {start} is truncated: {len(data)} of its {caplen} bytes"
             )
         yield _Frame(linktype, data, wirelen or caplen)
         index += 1
@@ -267,8 +269,8 @@ def _cut_block(
 ) -> CaptureError:
     of = f"{got} of {total}" if total is not None else f"{got} of at least 12"
     if first:
-        return TruncatedHeader(src.path, f"the pcapng section header block has {of} bytes")
-    return TruncatedRecord(src.path, f"record {index} at byte {start}: the block has {of} bytes")
+        return TruncatedHeader(src.path, f"the pcapng section header is truncated: {of} bytes")
+    return TruncatedRecord(src.path, f"record {index} at byte {start} is truncated: its block has {of} bytes")
 
 
 def _pcapng_frames(src: _Source) -> Iterator[_Frame]:
@@ -332,9 +334,13 @@ def _frames(path: str | Path) -> Iterator[_Frame]:
         elif magic == _PCAPNG_SHB:
             yield from _pcapng_frames(src)
         elif len(magic) < 4 and _PCAPNG_SHB.startswith(magic):
-            raise TruncatedHeader(path, f"the file header has {len(magic)} of {_PCAPNG_SHB_MIN} bytes")
+            raise TruncatedHeader(
+                path, f"the file header is truncated: {len(magic)} of {_PCAPNG_SHB_MIN} bytes"
+            )
         elif len(magic) < 4 and any(m.startswith(magic) for m in _PCAP_MAGIC):
-            raise TruncatedHeader(path, f"the file header has {len(magic)} of {_PCAP_HEADER_LEN} bytes")
+            raise TruncatedHeader(
+                path, f"the file header is truncated: {len(magic)} of {_PCAP_HEADER_LEN} bytes"
+            )
         else:
             raise NotACapture(path, f"not a pcap or pcapng capture (it starts with 0x{magic.hex()})")
 
