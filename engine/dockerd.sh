@@ -81,14 +81,34 @@ engine_bridges() {
     while read -r id name; do echo "${name:-br-${id:0:12}}"; done
 }
 
-# The PID in our pidfile if it is alive and is the dockerd started with this pidfile; else nothing.
-engine_pid() {
-  local pid
-  [[ -r $PIDFILE ]] || return 0
-  pid=$(<"$PIDFILE")
-  [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 0
-  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "--pidfile=$PIDFILE" && echo "$pid"
+# A process that exists and is not a zombie (this machine's PID 1 may reap orphans late).
+alive() {
+  local stat
+  # `read`, not $(<file): a file that vanished must be a false, not the end of the script.
+  read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != [ZX] ]]
+}
+
+# True if process $1 has the argument $2 in its command line.
+has_arg() {
+  local arg args=()
+  mapfile -d '' -t args 2>/dev/null <"/proc/$1/cmdline" || return 1
+  for arg in "${args[@]}"; do [[ $arg == "$2" ]] && return 0; done
+  return 1
+}
+
+# The PID a pidfile names, if it is alive and has argument $2; else nothing.
+live_pid() {
+  local pid=""
+  read -r pid 2>/dev/null <"$1" || [[ -n $pid ]] || return 0 # dockerd writes no newline
+  [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" && has_arg "$pid" "$2" && echo "$pid"
   return 0
+}
+
+# The PID in our pidfile if it is the dockerd started with this pidfile; else nothing.
+engine_pid() {
+  live_pid "$PIDFILE" "--pidfile=$PIDFILE"
 }
 
 # Engine processes (dockerd, containerd, shims, docker-proxy, runc) whose command line names our
@@ -115,14 +135,32 @@ require_tools() {
   ((${#missing[@]} == 0)) || die "missing ${missing[*]}; fix: $APT_FIX python3"
 }
 
-# dockerd bind-mounts its data root onto itself (to make it a private mount) and notes that in
-# unmount-on-shutdown; a dockerd that dies, or fails to start, leaves that mount behind.
+# True while the data root is bind-mounted onto itself: a mount at that path whose root within its
+# filesystem is the same path, on the same device as the mount it sits on (a disk of its own has
+# root "/" and is left alone).
+data_root_self_bound() {
+  awk -v path="$DATA_ROOT" '
+    { dev[$1] = $3 }
+    $5 == path { id = $1; parent = $2; root = $4 }
+    END {
+      tail = substr(path, length(path) - length(root) + 1)
+      exit !(id != "" && root != "/" && tail == root && dev[parent] == dev[id])
+    }' /proc/self/mountinfo
+}
+
+# dockerd bind-mounts its data root onto itself (to make it a private mount) and undoes it when it
+# exits cleanly; one that was killed, or failed to start, leaves it. Called only with no dockerd.
 undo_root_mount() {
-  if [[ -e $EXEC_ROOT/unmount-on-shutdown ]] && mountpoint -q -- "$DATA_ROOT"; then
-    umount -- "$DATA_ROOT" && rm -f -- "$EXEC_ROOT/unmount-on-shutdown" &&
-      echo "engine: unmounted the data-root bind mount dockerd left ($DATA_ROOT)"
-  fi
-  return 0
+  local undone=0
+  while ((undone < 5)) && data_root_self_bound; do
+    umount -- "$DATA_ROOT" || {
+      echo "engine: cannot unmount $DATA_ROOT (still in use); see: grep $ENGINE_DIR /proc/mounts" >&2
+      return 0
+    }
+    undone=$((undone + 1))
+  done
+  rm -f -- "$EXEC_ROOT/unmount-on-shutdown"
+  ((undone == 0)) || echo "engine: unmounted the bind mount of $DATA_ROOT that a dockerd left"
 }
 
 # What a failed start logged, and the fix its words point to.
@@ -132,6 +170,8 @@ explain_failure() {
   echo "engine: the last lines of $LOG:" >&2
   indent "  | " <<<"$tail_text" >&2
   case "$tail_text" in
+    *"can't create unix socket"*)
+      echo "likely fix: something other than a socket is at $SOCKET; move it away" >&2 ;;
     *"pid file found"* | *"address already in use"*)
       echo "likely fix: another dockerd uses $ENGINE_DIR; see 'engine/dockerd.sh status' and stop it" >&2 ;;
     *graphdriver* | *overlay*)
@@ -150,7 +190,7 @@ start() {
   mkdir -p -- "$ENGINE_DIR/bin"
   exec 9>"$ENGINE_DIR/lock"
   flock -w "$((START_TIMEOUT + STOP_TIMEOUT))" 9 || die "another engine/dockerd.sh holds $ENGINE_DIR/lock"
-  local pid began since elapsed child launched=0 next_note=5
+  local pid began since elapsed child containerd_pidfile launched=0 next_note=5
   pid=$(engine_pid)
   if [[ -n $pid ]] && engine_answers; then
     echo "engine: dockerd already running (pid $pid)"
@@ -159,6 +199,18 @@ start() {
   fi
   began=$(date +%s%N)
   if [[ -z $pid ]]; then
+    if [[ -e $PIDFILE ]]; then
+      # It names no dockerd of this engine (checked above), and dockerd refuses a pidfile whose PID lives.
+      echo "engine: removing the stale pidfile $PIDFILE"
+      rm -f -- "$PIDFILE"
+    fi
+    # dockerd adopts the containerd its pidfile names while that PID exists, even as a zombie (this
+    # machine's PID 1 reaps orphans late) or reused, and then gives up on its dead socket.
+    containerd_pidfile=$EXEC_ROOT/containerd/containerd.pid
+    if [[ -e $containerd_pidfile && -z $(live_pid "$containerd_pidfile" "$EXEC_ROOT/containerd/containerd.toml") ]]; then
+      echo "engine: removing the stale containerd pidfile $containerd_pidfile"
+      rm -f -- "$containerd_pidfile"
+    fi
     # The runtime runs a copy, so the engine keeps working while this checkout changes or goes away.
     install -m 0755 -- "$HERE/runc_capfilter.py" "$WRAPPER.new" && mv -f -- "$WRAPPER.new" "$WRAPPER"
     # Only settings with no flag live here; naming the file stops dockerd reading /etc/docker/daemon.json.
@@ -208,10 +260,10 @@ start() {
   fi
   while ! engine_answers; do
     elapsed=$((($(date +%s%N) - began) / 1000000000))
-    if ! kill -0 "$child" 2>/dev/null; then
+    if ! alive "$child"; then
       echo "engine: dockerd exited during start (after ${elapsed} s)" >&2
       explain_failure "$since"
-      undo_root_mount >&2
+      [[ -n $(leftovers) ]] || undo_root_mount >&2
       exit 1
     fi
     if ((elapsed >= START_TIMEOUT)); then
@@ -240,7 +292,7 @@ stop_engine() {
   local pid began waited=0 left bridges bridge removed=()
   pid=$(engine_pid)
   if [[ -z $pid ]]; then
-    undo_root_mount
+    [[ -n $(leftovers) ]] || undo_root_mount
     if [[ -e $PIDFILE ]]; then
       echo "engine: not running (stale pidfile $PIDFILE names no dockerd of this engine)"
     else
@@ -252,16 +304,15 @@ stop_engine() {
   bridges=$(engine_bridges || true)
   echo "engine: stopping dockerd (pid $pid); it stops its containers (10 s grace) and its containerd"
   kill -TERM "$pid"
-  while [[ -d /proc/$pid ]] && ((waited < STOP_TIMEOUT * 5)); do
+  while alive "$pid" && ((waited < STOP_TIMEOUT * 5)); do
     sleep 0.2
     waited=$((waited + 1))
     ((waited % 25 == 0)) && echo "engine: waiting for dockerd to exit ($((waited / 5)) s)"
   done
-  if [[ -d /proc/$pid ]]; then
+  if alive "$pid"; then
     echo "engine: dockerd (pid $pid) still runs after ${STOP_TIMEOUT} s; see $LOG, or end it: kill -KILL $pid" >&2
     return 1
   fi
-  undo_root_mount
   # dockerd waits for its containerd; give shims a moment to go after their containers.
   waited=0
   while left=$(leftovers) && [[ -n $left ]] && ((waited < 25)); do
@@ -273,6 +324,7 @@ stop_engine() {
     indent "  " <<<"$left" >&2
     return 1
   fi
+  undo_root_mount
   for bridge in $bridges; do
     if ip link show dev "$bridge" type bridge >/dev/null 2>&1 && ip link delete dev "$bridge" type bridge; then
       removed+=("$bridge")

@@ -331,7 +331,7 @@ def import_busybox(host: str, tag: str) -> None:
         archive = Path(scratch) / "rootfs.tar"
         with tarfile.open(archive, "w") as tar:
             tar.add(BUSYBOX, arcname="bin/busybox")
-            for applet in ("sh", "sleep", "ip", "ping", "httpd", "grep", "cat"):
+            for applet in ("sh", "sleep", "true", "ip", "ping", "httpd", "grep", "cat"):
                 link = tarfile.TarInfo(f"bin/{applet}")
                 link.type, link.linkname = tarfile.SYMTYPE, "busybox"
                 tar.addfile(link)
@@ -479,6 +479,15 @@ def listening_tcp() -> set[str]:
     return found
 
 
+def alive(pid: int) -> bool:
+    """Exists and is not a zombie: this machine's PID 1 may reap an orphaned dockerd late."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
+
+
 def processes_naming(path: Path) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
@@ -497,8 +506,13 @@ def test_start_is_idempotent_and_stop_leaves_nothing_behind(tmp_path: Path) -> N
     engine_dir = engine_dir_for_test()
     system_key = Path("/etc/docker/key.json")  # dockerd 20.10's default identity key: a system Docker's
     system_key_before = system_key.stat().st_mtime_ns if system_key.exists() else None
+    bystander = subprocess.Popen(["sleep", "120"])
     try:
-        host, _ = start_engine(engine_dir)
+        # A pidfile left by a dockerd that was killed, its PID since reused: dockerd itself would refuse it.
+        (engine_dir / "dockerd.pid").write_text(str(bystander.pid))
+        host, started = start_engine(engine_dir)
+        assert "removing the stale pidfile" in started.stdout
+        assert bystander.poll() is None
         pid = int((engine_dir / "dockerd.pid").read_text())
         again = script("start", env={"LAB_ENGINE_DIR": str(engine_dir)})
         assert again.returncode == 0 and f"already running (pid {pid})" in again.stdout
@@ -507,7 +521,7 @@ def test_start_is_idempotent_and_stop_leaves_nothing_behind(tmp_path: Path) -> N
 
         # Its own containerd, with socket and state under the engine's exec root.
         containerd_pid = int((engine_dir / "run/containerd/containerd.pid").read_text())
-        assert os.getppid() != containerd_pid and Path(f"/proc/{containerd_pid}").exists()
+        assert alive(containerd_pid)
         assert f"{engine_dir}/run/containerd/containerd.sock" in listening_unix_sockets_under(engine_dir)
 
         # Leave a container running (with a published port) and a network with its host bridge.
@@ -523,8 +537,8 @@ def test_start_is_idempotent_and_stop_leaves_nothing_behind(tmp_path: Path) -> N
 
         stopped = stop_engine(engine_dir)
         assert stopped.returncode == 0, stopped.stderr
-        assert not Path(f"/proc/{pid}").exists()
-        assert not Path(f"/proc/{containerd_pid}").exists()
+        assert not alive(pid)
+        assert not alive(containerd_pid)
         assert processes_naming(engine_dir) == []
         assert listening_unix_sockets_under(engine_dir) == []
         assert port not in listening_tcp()
@@ -532,26 +546,63 @@ def test_start_is_idempotent_and_stop_leaves_nothing_behind(tmp_path: Path) -> N
         assert not Path(f"/sys/class/net/{bridge}").exists()
         assert script("status", env={"LAB_ENGINE_DIR": str(engine_dir)}).returncode == 3
     finally:
+        bystander.kill()
+        bystander.wait()
         stop_engine(engine_dir)
         remove_engine_dir(engine_dir)
 
 
 @needs_engine
-def test_a_failed_start_shows_the_log_and_the_likely_fix(tmp_path: Path) -> None:
-    """dockerd refuses a pidfile whose PID is alive: the script must say so, not hang or claim success."""
+def test_a_failed_start_shows_the_log_and_the_likely_fix() -> None:
+    """A folder where the socket goes: dockerd fails after bind-mounting its data root onto itself."""
     engine_dir = engine_dir_for_test()
-    bystander = subprocess.Popen(["sleep", "60"])
     try:
-        (engine_dir / "dockerd.pid").write_text(str(bystander.pid))
+        (engine_dir / "docker.sock").mkdir()
         result = script("start", env={"LAB_ENGINE_DIR": str(engine_dir)})
         assert result.returncode == 1
         assert "dockerd exited during start" in result.stderr
-        assert "pid file found" in result.stderr  # the log's tail
-        assert "likely fix: another dockerd uses" in result.stderr
-        assert bystander.poll() is None
-        assert mounts_under(engine_dir) == []  # dockerd's bind mount of its data root is undone
+        assert "can't create unix socket" in result.stderr  # the log's tail
+        assert "likely fix: something other than a socket is at" in result.stderr
+        assert mounts_under(engine_dir) == []  # the bind mount dockerd left is undone
+        assert processes_naming(engine_dir) == []
     finally:
-        bystander.send_signal(signal.SIGKILL)
-        bystander.wait()
+        stop_engine(engine_dir)
+        remove_engine_dir(engine_dir)
+
+
+@needs_engine
+@needs_busybox
+def test_a_killed_engine_starts_again_and_then_stops_clean() -> None:
+    """As when a session's processes are ended under it: SIGKILL to dockerd, its containerd and shims."""
+    engine_dir = engine_dir_for_test()
+    try:
+        host, _ = start_engine(engine_dir)
+        import_busybox(host, "cdl-engine-test/busybox:1")
+        docker(
+            host,
+            "run",
+            "-d",
+            "--init",
+            "--name",
+            "cdl-engine-test-killed",
+            "cdl-engine-test/busybox:1",
+            "sleep",
+            "300",
+        )
+        orphan = int(docker(host, "inspect", "--format", "{{.State.Pid}}", "cdl-engine-test-killed").stdout)
+        for pid in processes_naming(engine_dir):
+            os.kill(pid, signal.SIGKILL)
+        assert alive(orphan)  # the container outlives its shim
+        assert mounts_under(engine_dir)  # and so do the data root's bind mount and the container's overlay
+
+        host, _ = start_engine(engine_dir)
+        assert not alive(orphan)  # the new dockerd's containerd ended the old task
+        docker(host, "start", "cdl-engine-test-killed")
+        docker(host, "exec", "cdl-engine-test-killed", "true")
+        stopped = stop_engine(engine_dir)
+        assert stopped.returncode == 0, stopped.stderr
+        assert mounts_under(engine_dir) == []
+        assert processes_naming(engine_dir) == []
+    finally:
         stop_engine(engine_dir)
         remove_engine_dir(engine_dir)
