@@ -8,30 +8,14 @@ from pathlib import Path
 
 import pytest
 from labsupport import needs_replica
+from readme_checks import checks_of
 
 from verify import catalogue, checks, report
 from verify.__main__ import main
 from verify.checks import Evidence, Status, Verdict
 from verify.replica import Replica
 
-
-def test_list_prints_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["list"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert [r["id"] for r in rows] == [c.id for c in catalogue.CATALOGUE]
-    assert all(r["claim"] and r["pass_rule"] and r["stacks"] for r in rows)
-    non_bgp = {c.id for c in catalogue.CATALOGUE}
-    assert {
-        "intranode.ping", "intranode.path", "datapath.bpf-hooks", "datapath.cilium-host", "overlay.routes",
-        "overlay.device", "overlay.capture", "native.no-tunnel", "native.routes", "native.pools", "native.capture",
-        "static.fails-without-routes", "static.routes", "static.ping", "path.mtu",
-    } <= non_bgp  # fmt: skip
-
-
-def test_list_for_one_stack(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["list", "--stack", "native-auto"]) == 0
-    ids = {r["id"] for r in json.loads(capsys.readouterr().out)}
-    assert "native.pools" in ids and "overlay.capture" not in ids
+# `verify list` against README's checks table: tests/fast/test_catalogue.py.
 
 
 @needs_replica
@@ -41,7 +25,7 @@ def test_run_against_a_replica_writes_report_and_verdicts(
     code = main(["run", "--replica", "static", "--prefix", "cdltcli-", "--artifacts", str(tmp_path)])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and summary["failed"] == []
-    assert summary["passed"] == len(catalogue.for_stack("static"))
+    assert summary["passed"] == len(checks_of("static"))
     text = (tmp_path / "report.md").read_text()
     assert "```mermaid" in text and "`static.fails-without-routes` | ✅ PASS" in text
     assert json.loads((tmp_path / "checks" / "static.ping.json").read_text())["status"] == "PASS"
@@ -135,7 +119,7 @@ def test_parallel_checks_leave_a_complete_report(tmp_path: Path) -> None:
     """Checks run as parallel resources; the last report written must show every verdict."""
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
-    ids = [c.id for c in catalogue.for_stack("static")]
+    ids = checks_of("static")
     with ProcessPoolExecutor(max_workers=4) as pool:
         list(pool.map(_write_one, [(str(tmp_path), i) for i in ids * 3]))
     text = (tmp_path / "report.md").read_text()
