@@ -1,8 +1,9 @@
 """FRR in and out: what a stack config renders to (golden files), that FRR accepts it, and how its JSON is read.
 
 Golden inputs live in tests/golden/frr/cases.json, expected output next to them as <case>.conf.
-After a deliberate template change regenerate with `UPDATE_GOLDEN=1 pytest tests/test_frr_render.py`
-and read the diff. Every rendered config is also parsed by FRR's own `vtysh -C` (Debian's 8.4 here).
+The tests only compare: after a deliberate template change, rewrite the goldens with
+`tests/golden/frr/regenerate.py` (a separate act) and read the diff. Every rendered config is
+also parsed by FRR's own `vtysh -C` (Debian's 8.4 here).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -34,7 +34,6 @@ CASES: dict[str, dict[str, Any]] = {
     for name, case in json.loads((GOLDEN / "cases.json").read_text()).items()
     if not name.startswith("_")
 }
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 # FRR 10.7's daemon list (tools/frrcommon.sh.in at frr-10.7.0); 8.4's is the same minus mgmtd.
 FRR_DAEMONS = [
@@ -125,11 +124,9 @@ def vtysh_check(tmp_path: Path, name: str, text: str) -> subprocess.CompletedPro
 def test_frr_conf_matches_golden(name: str) -> None:
     rendered = render_frr_files(spec_for(CASES[name]))["frr.conf"]
     golden = GOLDEN / f"{name}.conf"
-    if UPDATE:
-        golden.write_text(rendered)
-    assert golden.is_file(), f"{golden} is missing; create it with UPDATE_GOLDEN=1"
+    assert golden.is_file(), f"{golden} is missing; create it with tests/golden/frr/regenerate.py"
     assert rendered == golden.read_text(), (
-        f"frr.conf for {name!r} differs from {golden} (UPDATE_GOLDEN=1 to accept)"
+        f"frr.conf for {name!r} differs from {golden} (a deliberate change: tests/golden/frr/regenerate.py)"
     )
 
 
