@@ -1,8 +1,18 @@
 """Every non-BGP check of the catalogue, proven on the replica: PASS where its claim holds, FAIL where not.
 
-Each FAIL case breaks the claim for real (another mode's datapath, a link down, a program
-detached, routes absent) rather than feeding the check made-up output. Geneve, which this
-kernel cannot build, is judged on crafted and real captures instead.
+Most FAIL cases break the lab for real and let the check find it: another mode's datapath
+(overlay claims on native routing and the reverse), a veth link down, a tc program detached,
+no programs at all, cilium_host's address flushed, the static routes absent or removed again.
+
+Four FAIL cases keep the datapath as it is and tell the check a different topology instead
+(`Retold`), so what breaks is the claim about the lab, not the lab:
+- intranode.path: pod-c (on another node) is presented as pod-b;
+- datapath.cilium-host: each node is said to own the next node's pod CIDR;
+- native.pools: a replica built with /26 blocks is judged against the claimed /27;
+- path.mtu: native routing judged as overlay (VXLAN overhead), and the overlay as native.
+
+Each condition of each pass rule is broken alone in tests/fast/ (recorded output, no root).
+Geneve, which this kernel cannot build, is judged on crafted and real captures instead.
 """
 
 from __future__ import annotations
