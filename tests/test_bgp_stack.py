@@ -63,10 +63,21 @@ def test_cilium_bgp_v2_resources(bgp: Evaluation) -> None:
 def test_cilium_resources_wait_for_the_crd_gate_and_go_with_the_cluster(bgp: Evaluation) -> None:
     ready = bgp.one(COMMAND, "cilium-ready")
     cluster = bgp.one(COMMAND, "-cluster")
-    for r in bgp.registrations:
-        if r.type.startswith(CR) or r.name.startswith("bgp-echo"):
-            assert ready.urn in r.dependencies, r.name
-            assert r.deleted_with == cluster.urn, r.name
+    gated = [r for r in bgp.registrations if r.type.startswith(CR) or r.name.startswith("bgp-echo")]
+    assert sorted(r.name for r in gated) == [
+        "bgp-echo",
+        "bgp-echo-service",
+        "bgp-lab-advertisements",
+        "bgp-lab-asn-65001",
+        "bgp-lab-frr",
+        "bgp-lab-vips",
+    ]
+    for r in gated:
+        assert ready.urn in r.dependencies, r.name
+        assert r.deleted_with == cluster.urn, r.name
+    # The Service gets its VIP only from the pool, and is advertised only by the BGP resources.
+    service = bgp.one("kubernetes:core/v1:Service", "bgp-echo-service")
+    assert {r.urn for r in gated if r.type.startswith(CR)} <= set(service.dependencies)
 
 
 def test_echo_service_spreads_over_every_node(bgp: Evaluation) -> None:
