@@ -415,6 +415,7 @@ def build(recipe_dir: Path = RECIPE_DIR, env: Mapping[str, str] | None = None) -
             "built": timings,
         }
         (tmp / STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
+        tmp.chmod(0o755)  # mkdtemp made it private; the toolchain is for every user
         final = root / key
         if final.exists():  # a directory without a stamp is not a toolchain
             shutil.rmtree(final)
