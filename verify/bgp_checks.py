@@ -346,10 +346,3 @@ BGP_CATALOGUE: tuple[Check, ...] = (
         bgp_transit,
     ),
 )
-
-
-def bgp_by_id(check_id: str) -> Check:
-    for c in BGP_CATALOGUE:
-        if c.id == check_id:
-            return c
-    raise KeyError(f"unknown BGP check {check_id!r}; known: {', '.join(c.id for c in BGP_CATALOGUE)}")
