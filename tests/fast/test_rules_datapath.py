@@ -329,9 +329,39 @@ def _native_routes(world_name: str) -> list[Break]:
     ]
 
 
+def _icmp_to_udp(world: World) -> None:
+    """The pods' packets on the wire are UDP, not the ICMP the check's ping sent."""
+    key = overlay_capture(world)
+    packets = world.packets(key)
+    for i, p in enumerate(packets):
+        if p.haslayer(ICMP):
+            packets[i] = Ether() / IP(src=p[IP].src, dst=p[IP].dst) / UDP(sport=33434, dport=33434)
+    world.set_packets(key, packets)
+
+
+def _readdress_icmp(world: World, src: str) -> None:
+    """The ICMP on the wire comes from another address than pod-a (e.g. masqueraded)."""
+    key = overlay_capture(world)
+    packets = world.packets(key)
+    for i, p in enumerate(packets):
+        if p.haslayer(ICMP):
+            for field in ("src", "dst"):
+                if getattr(p[IP], field) == str(world.topology.pod("pod-a").ip):
+                    setattr(p[IP], field, src)
+            packets[i] = reframe(p)
+    world.set_packets(key, packets)
+
+
+def _only_the_two_nodes(world: World) -> None:
+    """The lab is just the two nodes the tunnel connects."""
+    used = {world.topology.pod("pod-a").node, world.topology.pod("pod-c").node}
+    retell(world, nodes=tuple(n for n in world.topology.nodes if n.name in used))
+
+
 def _overlay_capture(world_name: str, tunnel: str) -> list[Break]:
     c = "overlay.capture"
     return [
+        Break(c, world_name, "a lab of exactly the two tunnel ends", _only_the_two_nodes, ()),
         Break(
             c,
             world_name,
@@ -787,6 +817,20 @@ BREAKS: list[Break] = [
                 lambda w: w.set_packets(
                     overlay_capture(w), [p for p in w.packets(overlay_capture(w)) if not p.haslayer(ICMP)]
                 ),
+                (r"^FAIL 0 raw ICMP packets between pod IPs on eth0$",),
+            ),
+            Break(
+                "native.capture",
+                world,
+                "raw UDP, not ICMP, between the pods",
+                _icmp_to_udp,
+                (r"^FAIL 0 raw ICMP packets between pod IPs on eth0$",),
+            ),
+            Break(
+                "native.capture",
+                world,
+                "raw ICMP between other addresses",
+                lambda w: _readdress_icmp(w, "10.9.9.1"),
                 (r"^FAIL 0 raw ICMP packets between pod IPs on eth0$",),
             ),
             Break(
