@@ -11,16 +11,33 @@ from components.kind_cluster import KindCluster
 from lab.config import LabConfig
 from lab.frr import frr_spec, render_frr_files
 from lab.plan import AddressPlan
+from lab.scripts import script
 
 FRR_IMAGE = "quay.io/frrouting/frr:10.7.0"
+# The image's own ENTRYPOINT + CMD (FRRouting/frr docker/alpine/Dockerfile at frr-10.7.0): tini
+# as PID 1, then watchfrr. It runs after scripts/frr/redirects-off.sh; change it with the image.
+FRR_START = ("/sbin/tini", "--", "/usr/lib/frr/docker-start")
 # The router forwards node-to-node traffic back onto the network it came from: without this,
-# it would answer every forwarded packet with an ICMP redirect (and muddy the captures).
+# it would answer forwarded packets with ICMP redirects (and muddy the captures). The kernel
+# sends one when `all` OR the interface allows it, and a container's interfaces arrive with 1:
+# the entrypoint (scripts/frr/redirects-off.sh) sets every interface to 0 from inside, which
+# works on Docker Engine 20.10 and every later one. Not an `eth0` container sysctl (Engine 28.0
+# refuses one) nor a per-endpoint sysctl (Engine 27.0+).
 _SYSCTLS = {
     "net.ipv4.ip_forward": "1",
     "net.ipv4.fib_multipath_hash_policy": "1",  # hash L4 ports, so flows to the VIP spread
     "net.ipv4.conf.all.send_redirects": "0",
     "net.ipv4.conf.default.send_redirects": "0",
 }
+# /proc/sys is read-only in a container: the entrypoint remounts it (CAP_SYS_ADMIN), which
+# AppArmor's docker-default profile denies ("deny mount"), as it denies writes under
+# /proc/sys/net. Hosts without AppArmor ignore the option.
+_SECURITY_OPTS = ["apparmor=unconfined"]
+
+
+def entrypoint() -> list[str]:
+    """`sh -c <redirects-off.sh> redirects-off`, given FRR_START as its arguments."""
+    return ["/bin/sh", "-c", script("frr/redirects-off"), "redirects-off"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +50,8 @@ class FrrRouterArgs:
 
 class FrrRouter(pulumi.ComponentResource):
     """FRR 10.7 with the lab's rendered frr.conf, daemons and vtysh.conf uploaded before start,
-    a fixed address from the top of the underlay, and the sysctls a router needs."""
+    a fixed address from the top of the underlay, the sysctls a router needs, and ICMP
+    redirects off on its interfaces before FRR starts."""
 
     def __init__(self, name: str, args: FrrRouterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("lab:index:FrrRouter", name, None, opts)
@@ -53,12 +71,12 @@ class FrrRouter(pulumi.ComponentResource):
                 docker.ContainerNetworksAdvancedArgs(
                     name=args.cluster.network.name,
                     ipv4_address=self.address,
-                    # Per-endpoint sysctl (Docker Engine >= 27.0, moby#47686; preflight checks it):
-                    # redirects off on the lab interface too.
-                    driver_opts=["com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.send_redirects=0"],
                 )
             ],
+            entrypoints=entrypoint(),
+            command=list(FRR_START),
             capabilities=docker.ContainerCapabilitiesArgs(adds=["NET_ADMIN", "NET_RAW", "SYS_ADMIN"]),
+            security_opts=_SECURITY_OPTS,
             sysctls=_SYSCTLS,
             uploads=[
                 docker.ContainerUploadArgs(file=f"/etc/frr/{filename}", content=content)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from lab.config import LabConfig, LabConfigError, key
-from lab.modes import Mode
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -37,18 +36,20 @@ class Tool:
     required: bool = True
 
 
-# Per-endpoint sysctls (driver option com.docker.network.endpoint.sysctls, moby/moby#47686) are
-# in Docker Engine from 27.0.0; only the bgp stack uses one (on its FRR routers). An older engine
-# does not apply the option, so the routers would keep sending ICMP redirects on the lab network.
-ENDPOINT_SYSCTLS_ENGINE = (27, 0, 0)
+# The oldest Docker the lab runs on, engine and CLI, the same for every stack: kind starts its
+# nodes with --cgroupns=private (kubernetes-sigs/kind#3241), which Docker has from 20.10.0.
+# Nothing else the lab asks for is newer: the bgp stack's FRR routers turn ICMP redirects off
+# from inside their container (scripts/frr/redirects-off.sh), not with Engine 27.0's
+# per-endpoint sysctls.
+DOCKER_MINIMUM = (20, 10, 0)
 
 TOOLS = (
-    # The client only needs the commands the lab runs (network inspect/ls, exec, info); the
-    # engine's version is what a stack may need, and check_docker_daemon checks that.
+    # The CLI runs kind's `docker run --cgroupns=private` and the lab's network/exec/info
+    # commands; check_docker_daemon checks the engine against the same release.
     Tool(
         "docker",
         ("docker", "version", "--format", "{{.Client.Version}}"),
-        (20, 10, 0),
+        DOCKER_MINIMUM,
         "https://docs.docker.com/engine/install/",
     ),
     Tool(
@@ -145,8 +146,8 @@ def check_tool(tool: Tool, run: Runner = _run, which: Callable[[str], str | None
     return Finding(True, f"{tool.name} {'.'.join(map(str, version))} (>= {wanted})", required=tool.required)
 
 
-def check_docker_daemon(run: Runner = _run, config: LabConfig | None = None) -> Finding:
-    """The engine answers, and is new enough for the stack (bgp: per-endpoint sysctls, 27.0+)."""
+def check_docker_daemon(run: Runner = _run) -> Finding:
+    """The engine answers and is at least DOCKER_MINIMUM (kind's --cgroupns=private)."""
     answer = ask(run, ("docker", "info", "--format", "{{.ServerVersion}}"))
     if not answer.ok or not answer.out.strip():
         return Finding(
@@ -156,13 +157,8 @@ def check_docker_daemon(run: Runner = _run, config: LabConfig | None = None) -> 
             "and make sure your user may use it: sudo usermod -aG docker $USER",
         )
     reported = answer.out.strip()
-    if config is None or config.mode is not Mode.BGP:  # only bgp runs FRR routers
-        return Finding(True, f"Docker engine {reported} reachable")
-    wanted = ".".join(map(str, ENDPOINT_SYSCTLS_ENGINE[:2]))
-    why = (
-        f"the bgp stack's FRR routers turn ICMP redirects off on the lab interface with a per-endpoint "
-        f"sysctl (com.docker.network.endpoint.sysctls), which Docker Engine has from {wanted}"
-    )
+    wanted = ".".join(map(str, DOCKER_MINIMUM[:2]))
+    why = f"kind starts its nodes with --cgroupns=private, which Docker Engine has from {wanted}"
     version = parse_version(reported)
     if version is None:
         return Finding(
@@ -171,14 +167,13 @@ def check_docker_daemon(run: Runner = _run, config: LabConfig | None = None) -> 
             "check `docker info --format '{{.ServerVersion}}'`",
             required=False,
         )
-    if version < ENDPOINT_SYSCTLS_ENGINE:
+    if version < DOCKER_MINIMUM:
         return Finding(
             False,
             f"Docker engine {reported} is older than {wanted}: {why}",
-            f"upgrade Docker Engine to {wanted} or newer: https://docs.docker.com/engine/install/ "
-            "(the other stacks run on this engine)",
+            f"upgrade Docker Engine to {wanted} or newer: https://docs.docker.com/engine/install/",
         )
-    return Finding(True, f"Docker engine {reported} reachable (>= {wanted}, per-endpoint sysctls for bgp)")
+    return Finding(True, f"Docker engine {reported} reachable (>= {wanted})")
 
 
 # kind's own advice for multi-node clusters (known issue "Pod errors due to too many open files").
@@ -406,7 +401,7 @@ def preflight(
     findings = [check_tool(t, run, which or shutil.which) for t in TOOLS]
     if not findings[0].ok:
         return findings
-    daemon = check_docker_daemon(run, config)
+    daemon = check_docker_daemon(run)
     findings.append(daemon)
     if config is not None:
         if (system or platform.system()) == "Linux":  # Docker Desktop keeps its kernel in a VM
