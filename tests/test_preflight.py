@@ -390,46 +390,49 @@ def test_preflight_on_this_very_machine_never_crashes(stack: str) -> None:
     assert "Traceback" not in result.stderr and result.stdout.startswith("[")
 
 
-# --- which Docker each stack needs -------------------------------------------------------------
+# --- which Docker the lab needs -----------------------------------------------------------------
 
-from lab.preflight import ENDPOINT_SYSCTLS_ENGINE  # noqa: E402
+from lab.preflight import DOCKER_MINIMUM  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-BGP = parse_config({"mode": "bgp"}, "bgp")
 
 
 def engine(version: str):  # type: ignore[no-untyped-def]
     return fake_runner({"docker info": (0, f"{version}\n", "")})
 
 
-def test_bgp_needs_an_engine_with_per_endpoint_sysctls() -> None:
-    old = check_docker_daemon(engine("26.1.4"), BGP)
+def test_an_engine_older_than_20_10_fails_with_kinds_reason() -> None:
+    old = check_docker_daemon(engine("19.03.15"))
     assert not old.ok and old.required
-    assert "26.1.4" in str(old) and "27.0" in str(old) and "com.docker.network.endpoint.sysctls" in str(old)
-    assert check_docker_daemon(engine("27.0.0"), BGP).ok
+    assert "19.03.15" in str(old) and "20.10" in str(old) and "--cgroupns=private" in str(old)
 
 
-def test_the_other_stacks_do_not_need_engine_27() -> None:
-    for config in (OVERLAY, GENEVE, parse_config({"mode": "static"}, "static")):
-        finding = check_docker_daemon(engine("20.10.24+dfsg1"), config)
-        assert finding.ok and "20.10.24" in str(finding)
+def test_every_stack_bgp_included_runs_on_debians_20_10_engine() -> None:
+    """The FRR routers need no per-endpoint sysctls (Engine 27.0) any more."""
+    for version in ("20.10.0", "20.10.24+dfsg1", "26.1.4", "28.2.2"):
+        finding = check_docker_daemon(engine(version))
+        assert finding.ok and version in str(finding), finding
+    debian = fake_runner(
+        {**HEALTHY, "docker version": (0, "20.10.24+dfsg1\n", ""), "docker info": (0, "20.10.24+dfsg1\n", "")}
+    )
+    bgp = parse_config({"mode": "bgp"}, "bgp")
+    assert all(f.ok for f in preflight(debian, present, config=bgp, files=host(), system="Darwin"))
 
 
-def test_an_engine_version_that_cannot_be_read_is_a_warning_for_bgp() -> None:
-    finding = check_docker_daemon(engine("unknown"), BGP)
-    assert not finding.ok and not finding.required and "27.0" in str(finding)
+def test_an_engine_version_that_cannot_be_read_is_a_warning() -> None:
+    finding = check_docker_daemon(engine("unknown"))
+    assert not finding.ok and not finding.required and "20.10" in str(finding)
 
 
 def test_readme_code_and_preflight_state_one_docker_version() -> None:
     """README's prerequisite, the FRR router's comment and the preflight say the same release."""
-    wanted = ".".join(map(str, ENDPOINT_SYSCTLS_ENGINE[:2]))
+    wanted = ".".join(map(str, DOCKER_MINIMUM[:2]))
     readme_row = next(
         line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| Docker engine |")
     )
     docker = next(t for t in TOOLS if t.name == "docker")
-    baseline = ".".join(map(str, docker.minimum[:2]))
-    assert f"{wanted}+ for `bgp`" in readme_row and f"{baseline}+ for the other stacks" in readme_row
-    assert re.findall(r"\b(\d+\.\d+)\+", readme_row) == [wanted, baseline]
+    assert docker.minimum == DOCKER_MINIMUM  # the CLI runs kind's --cgroupns=private too
+    assert f"{wanted}+ (engine and CLI) for every stack" in readme_row
+    assert re.findall(r"\b(\d+\.\d+)\+", readme_row) == [wanted]
     frr = (ROOT / "components" / "frr_router.py").read_text()
-    said = re.findall(r"Docker(?: Engine)? >= ?(\d+(?:\.\d+)?)", frr)
-    assert said == [wanted], said
+    assert re.findall(r"works on Docker Engine (\d+\.\d+) and every later one", frr) == [wanted]
