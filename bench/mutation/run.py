@@ -1,0 +1,276 @@
+"""Mutation testing over the fast tier, one module at a time: `make mutation` (issue 10).
+
+Why: a suite that passes says nothing about the bugs it would miss. mutmut (3.x) makes one
+small change at a time in a module (a flipped comparison, a dropped condition, another
+constant) and runs that module's fast tests (bench/mutation/modules.toml) against it; a change
+no test notices is a surviving mutant. Each survivor is either killed by a new test or listed,
+with why it cannot change behaviour, in bench/mutation/equivalent.md.
+
+Every module is mutated in a copy of the project of its own (under --work), so the working
+tree never sees `mutants/` and modules never share stale results. The score per module is
+killed / (all mutants - listed equivalent ones); the run exits 1 when a module is under the
+goal, when a survivor is not listed, or when a listed one no longer survives.
+
+    python bench/mutation/run.py [MODULE ...] [--jobs N] [--rev REV] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import tomllib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+MODULES_FILE = HERE / "modules.toml"
+EQUIVALENT_FILE = HERE / "equivalent.md"
+# Detected: a test failed, or the mutant made the tests hang or crash.
+KILLED = ("killed", "timeout", "segfault", "caught by type check")
+# Listed as `- \`lab.routes.x_route_line__mutmut_3\`: why` in equivalent.md.
+_EQUIVALENT_RE = re.compile(r"^\s*[-*]\s+`([\w.ǁ]+__mutmut_\d+)`")
+_RESULT_RE = re.compile(r"^\s+([\w.ǁ]+__mutmut_\d+): (.+)$")
+# What the tests read besides the packages being mutated (copied next to them in `mutants/`).
+ALSO_COPY = (
+    "__main__.py",
+    "Pulumi.yaml",
+    "README.md",
+    "Makefile",
+    "components",
+    "stacks",
+    "cilium",
+    "frr",
+    "scripts",
+    "bench",
+    ".github",
+    ".ci",
+)
+
+
+@dataclass
+class Score:
+    module: str
+    statuses: dict[str, str]  # mutant name -> mutmut's status
+    equivalent: set[str]
+    seconds: float
+    counts: Counter[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.counts = Counter(self.statuses.values())
+
+    @property
+    def total(self) -> int:
+        return len(self.statuses)
+
+    @property
+    def killed(self) -> int:
+        return sum(1 for s in self.statuses.values() if s in KILLED)
+
+    @property
+    def survivors(self) -> list[str]:
+        return sorted(name for name, s in self.statuses.items() if s not in KILLED)
+
+    @property
+    def listed(self) -> list[str]:
+        """Survivors equivalent.md explains."""
+        return [n for n in self.survivors if n in self.equivalent]
+
+    @property
+    def unexplained(self) -> list[str]:
+        return [n for n in self.survivors if n not in self.equivalent]
+
+    @property
+    def stale(self) -> list[str]:
+        """Listed as equivalent but killed now, or no longer a mutant of this module."""
+        return sorted(n for n in self.equivalent if self.statuses.get(n, "killed") in KILLED)
+
+    @property
+    def score(self) -> float:
+        counted = self.total - len(self.listed)
+        return self.killed / counted if counted else 1.0
+
+
+def module_prefix(module: str) -> str:
+    """mutmut's name prefix for a module's mutants: lab/routes.py -> lab.routes."""
+    return module.removesuffix(".py").replace("/", ".")
+
+
+def load_modules() -> tuple[float, dict[str, list[str]]]:
+    data = tomllib.loads(MODULES_FILE.read_text())
+    return float(data["goal"]), {name: list(m["tests"]) for name, m in data["modules"].items()}
+
+
+def load_equivalent(text: str) -> set[str]:
+    return {m.group(1) for line in text.splitlines() if (m := _EQUIVALENT_RE.match(line))}
+
+
+def parse_results(text: str, prefix: str) -> dict[str, str]:
+    """`mutmut results --all` lines (`    name: status`) for one module's mutants."""
+    out = {}
+    for line in text.splitlines():
+        m = _RESULT_RE.match(line)
+        if m and m.group(1).startswith(prefix + "."):
+            out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def copy_project(dest: Path, rev: str | None) -> None:
+    """The project as committed at `rev`, or the working tree (tracked and new files) without it."""
+    if rev is not None:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True)
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(dest, filter="data")
+        return
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        src = ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+
+
+def mutmut_table(module: str, tests: Sequence[str]) -> str:
+    """[tool.mutmut] for one module: mutate only it, run only its tests, each test process on
+    the fast tier (the plugin that makes root-only tests skip themselves)."""
+    lists = {
+        "source_paths": ["lab", "verify"],
+        "only_mutate": [module],
+        "also_copy": list(ALSO_COPY),
+        "pytest_add_cli_args": ["-p", "bench.mutation.fast_tier", "-p", "no:cacheprovider"],
+        "pytest_add_cli_args_test_selection": list(tests),
+    }
+    # forkserver: each mutant forks from a process that never ran a test; forked from one that
+    # had, the Pulumi mock tests' gRPC threads deadlock the child (it waits with no CPU use,
+    # so mutmut's CPU-time limit never fires).
+    lines = ["", "[tool.mutmut]", "use_git_change_detection = false", 'process_isolation = "forkserver"']
+    lines += [f"{key} = [{', '.join(_toml_str(v) for v in value)}]" for key, value in lists.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_str(value: str) -> str:
+    if any(c in value for c in '"\\\n'):
+        raise ValueError(f"unexpected character in {value!r}")
+    return f'"{value}"'
+
+
+def expand_tests(copy: Path, patterns: Sequence[str]) -> list[str]:
+    found = sorted({str(p.relative_to(copy)) for pattern in patterns for p in copy.glob(pattern)})
+    if not found:
+        raise SystemExit(f"no test file matches {list(patterns)}")
+    return found
+
+
+def run_module(module: str, patterns: Sequence[str], work: Path, jobs: int, rev: str | None) -> Score:
+    copy = work / module_prefix(module)
+    if copy.exists():
+        shutil.rmtree(copy)
+    copy.mkdir(parents=True)
+    copy_project(copy, rev)
+    tests = expand_tests(copy, patterns)
+    with (copy / "pyproject.toml").open("a") as handle:
+        handle.write(mutmut_table(module, tests))
+    mutmut = Path(sys.executable).with_name("mutmut")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(copy)}
+    log = copy / "mutmut-run.log"
+    print(f"== {module}: {len(tests)} test files, log {log}", flush=True)
+    started = time.monotonic()
+    with log.open("wb") as out:
+        ran = subprocess.run(
+            ["nice", "-n", "19", str(mutmut), "run", "--max-children", str(jobs)],
+            cwd=copy,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    seconds = time.monotonic() - started
+    if ran.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise SystemExit(f"mutmut failed on {module} (exit {ran.returncode}):\n{tail}")
+    results = subprocess.run(
+        [str(mutmut), "results", "--all", "true"],
+        check=True,
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    statuses = parse_results(results.stdout, module_prefix(module))
+    if not statuses:
+        raise SystemExit(f"mutmut reported no mutants for {module}:\n{results.stdout}{results.stderr}")
+    listed = {
+        n for n in load_equivalent(EQUIVALENT_FILE.read_text()) if n.startswith(module_prefix(module) + ".")
+    }
+    score = Score(module, statuses, listed, seconds)
+    write_survivors(copy, mutmut, env, score)
+    return score
+
+
+def write_survivors(copy: Path, mutmut: Path, env: dict[str, str], score: Score) -> None:
+    """Each survivor's diff (`mutmut show`), for deciding: a new test, or equivalent.md."""
+    with (copy / "survivors.diff").open("w") as out:
+        for name in score.survivors:
+            shown = subprocess.run(
+                [str(mutmut), "show", name], check=False, cwd=copy, env=env, capture_output=True, text=True
+            )
+            tag = "listed equivalent" if name in score.equivalent else score.statuses[name]
+            out.write(f"### {name} ({tag})\n{shown.stdout}\n")
+
+
+def table(scores: Sequence[Score]) -> str:
+    head = "| module | mutants | killed | equivalent | survived | score |\n|---|---:|---:|---:|---:|---:|"
+    rows = [
+        f"| `{s.module}` | {s.total} | {s.killed} | {len(s.listed)} | {len(s.unexplained)} | {s.score:.1%} |"
+        for s in scores
+    ]
+    return "\n".join([head, *rows])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    goal, modules = load_modules()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("modules", nargs="*", help=f"default: all, in order ({', '.join(modules)})")
+    parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
+    parser.add_argument("--rev", help="mutate this commit (git archive) instead of the working tree")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "cdl-mutation")
+    args = parser.parse_args(argv)
+    unknown = [m for m in args.modules if m not in modules]
+    if unknown:
+        parser.error(f"not in {MODULES_FILE.name}: {unknown}")
+    scores = []
+    for module in args.modules or list(modules):
+        score = run_module(module, modules[module], args.work, args.jobs, args.rev)
+        scores.append(score)
+        print(
+            f"   {module}: {score.killed}/{score.total} killed, {len(score.listed)} equivalent, "
+            f"score {score.score:.1%} in {score.seconds:.0f}s {dict(score.counts)}",
+            flush=True,
+        )
+        for name in score.unexplained:
+            print(f"   survived, not in {EQUIVALENT_FILE.name}: {name}")
+        for name in score.stale:
+            print(f"   listed in {EQUIVALENT_FILE.name} but not surviving: {name}")
+    print()
+    print(table(scores))
+    print(f"\ngoal: >= {goal:.0%} per module; survivors' diffs: {args.work}/<module>/survivors.diff")
+    bad = [s for s in scores if s.score < goal or s.unexplained or s.stale]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
