@@ -33,7 +33,7 @@ ifneq ($(LOCAL_DOCKER_HOST),)
 export DOCKER_HOST := $(LOCAL_DOCKER_HOST)
 endif
 
-.PHONY: venv test lint pytest preflight toolchain stack up preview destroy bench sweep clean help
+.PHONY: venv test lint pytest preflight toolchain stack up preview destroy bench mutation sweep clean help
 
 help:
 	@echo "make up STACK=<overlay|geneve|native-auto|static|bgp>   bring a lab up"
@@ -42,6 +42,7 @@ help:
 	@echo "make sweep STACK=...     list what a stack left on the Docker host; make clean removes it"
 	@echo "make dockerd             start this machine's own Docker engine (make dockerd-stop stops it)"
 	@echo "make test                lint, type-check and run the tests"
+	@echo "make mutation [MODULES=lab/routes.py]   mutation score of the fast tier, per module (a benchmark)"
 	@echo "make toolchain           build the Pulumi CLI, language host, providers and kind (cached)"
 
 venv: $(VENV)/.installed
@@ -90,6 +91,17 @@ destroy: venv
 
 bench: venv
 	$(PY) bench/static_eval.py
+
+# Mutation testing over the fast tier (bench/mutation/run.py): a benchmark, not part of `make test`.
+# MODULES=lab/routes.py (space-separated) for some of bench/mutation/modules.toml; MUTATION_JOBS=2.
+MODULES ?=
+MUTATION_JOBS ?= 1
+$(VENV)/.mutation-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test,mutation]'
+	@touch $@
+
+mutation: $(VENV)/.mutation-installed
+	$(PY) bench/mutation/run.py --jobs $(MUTATION_JOBS) $(MODULES)
 
 # After a failed run: what the stack left on the Docker host (by label), and removing it.
 sweep: venv
