@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from fakeprobe import W2, Answer, Break, World, forget_pod_cidr, lose_replies, move_pod, ping_of, retell
-from scapy.layers.inet import IP
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
 
 NODE_IPS = ("172.31.5.2", "172.31.5.3", "172.31.5.4")  # the bgp worlds' nodes, in order
 CIDRS = ("10.10.0.0/27", "10.10.0.32/27", "10.10.0.64/27")
@@ -138,6 +139,20 @@ def redirect_flows(*nodes: int) -> Callable[[World], None]:
                 p[IP].dst = "10.99.0.2"
                 del p[IP].chksum
             world.set_packets(key, packets)
+
+    return apply
+
+
+def not_udp(*nodes: int) -> Callable[[World], None]:
+    """What those nodes captured to the VIP was TCP, not the UDP flows the router sent."""
+
+    def apply(world: World) -> None:
+        keys = spread_captures(world)
+        for i in nodes:
+            key = keys[world.topology.nodes[i].name]
+            world.set_packets(
+                key, [Ether() / IP(src=p[IP].src, dst=p[IP].dst) / TCP(dport=9) for p in world.packets(key)]
+            )
 
     return apply
 
@@ -433,6 +448,13 @@ BREAKS: list[Break] = [
         (r"^FAIL the flows reached 1 nodes \['replica-worker'\]",),
     ),
     Break("bgp.ecmp-spread", "bgp", "two nodes are enough", empty_capture(2), ()),
+    Break(
+        "bgp.ecmp-spread",
+        "bgp",
+        "not UDP",
+        not_udp(0, 2),
+        (r"^FAIL the flows reached 1 nodes \['replica-worker'\]",),
+    ),
     # bgp.transit: pods on two nodes, every reply, each direction captured on a router
     Break(
         "bgp.transit",

@@ -620,6 +620,13 @@ def _bpf_hooks(world_name: str) -> list[Break]:
             lambda w: _drop_link(w, W2, lambda n: n != "cilium_net"),
             (r"^FAIL replica-worker2: cilium_net exists$",),
         ),
+        Break(
+            c,
+            world_name,
+            "a device only named like cilium_host",
+            lambda w: _add_link(w, W2, "cilium_host2", "veth", 0),
+            (),
+        ),
     ]
 
 
