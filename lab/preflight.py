@@ -11,13 +11,14 @@ import argparse
 import gzip
 import ipaddress
 import json
+import os
 import platform
 import re
 import shutil
 import subprocess
 import sys
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -391,14 +392,149 @@ def check_underlay_free(config: LabConfig, network_name: str, run: Runner = _run
     return Finding(True, f"underlay {config.underlay} is free on this Docker host")
 
 
+# --- Provider plugins: with downloads off, `pulumi up` stops at the first one that is not installed.
+
+ACQUISITION_OFF = "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"
+
+# Provider modules the Go module proxy of this project's machines serves at no version
+# (`go list -m -versions`; toolchain/recipe.toml), so `make toolchain` cannot build their plugins.
+PROXY_REFUSES = {
+    "command": "github.com/pulumi/pulumi-command/provider",
+    "docker": "github.com/pulumi/pulumi-docker/provider/v5",
+}
+
+
+def _truthy(value: str | None) -> bool:
+    """As the Pulumi CLI reads a boolean variable: "1" or "true" in any case."""
+    return value is not None and (value == "1" or value.lower() == "true")
+
+
+def wanted_plugins(venv: Path) -> dict[str, str]:
+    """{name: version} of the resource plugins the venv's Pulumi packages ask for (pulumi-plugin.json)."""
+    wanted: dict[str, str] = {}
+    for path in sorted(venv.glob("lib/python3*/site-packages/*/pulumi-plugin.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if not isinstance(data, dict) or data.get("resource") is not True:
+            continue
+        name, version = data.get("name"), data.get("version")
+        if isinstance(name, str) and isinstance(version, str):
+            wanted[name] = version.removeprefix("v")
+    return wanted
+
+
+def _listed_plugins(text: str) -> set[tuple[str, str]] | None:
+    """(name, version) of each resource plugin in `pulumi plugin ls --json`; None if not that JSON."""
+    try:
+        listed = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if listed is None:  # an empty Go slice
+        return set()
+    if not isinstance(listed, list):
+        return None
+    return {
+        (p["name"], p["version"].removeprefix("v"))
+        for p in listed
+        if isinstance(p, dict)
+        and p.get("kind") == "resource"
+        and isinstance(p.get("name"), str)
+        and isinstance(p.get("version"), str)
+    }
+
+
+def _toolchain_plugins() -> set[tuple[str, str]]:
+    """(name, version) of the providers `make toolchain` builds; none if its recipe is unreadable."""
+    from lab import toolchain  # noqa: PLC0415 (standard library only, but only this check needs it)
+
+    try:
+        recipe = toolchain.load_recipe()
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        toolchain.ToolchainError,
+    ):  # TOMLDecodeError is a ValueError
+        return set()
+    return {(b.plugin, b.version.removeprefix("v")) for b in recipe.binaries if b.plugin}
+
+
+def _plugin_fix(name: str, version: str, buildable: set[tuple[str, str]]) -> str:
+    online = (
+        f"on a host with internet, unset {ACQUISITION_OFF} (the engine then downloads it) "
+        f"or run `pulumi plugin install resource {name} {version}`"
+    )
+    if (name, version) in buildable:
+        return f"{online}; offline, `make toolchain` builds it into the toolchain's PULUMI_HOME"
+    if name in PROXY_REFUSES:
+        return (
+            f"{online}; on this offline machine it cannot be had: the Go module proxy serves no version "
+            f"of {PROXY_REFUSES[name]}, so `make toolchain` cannot build it"
+        )
+    return f"{online}; `make toolchain` does not build {name} {version}"
+
+
+def check_plugins(
+    env: Mapping[str, str],
+    venv: Path,
+    run: Runner = _run,
+    buildable: Callable[[], set[tuple[str, str]]] = _toolchain_plugins,
+) -> list[Finding]:
+    """With automatic acquisition off, each resource plugin the venv's packages ask for is installed.
+
+    The engine then never downloads one, and `pulumi up` stops at the first provider it cannot
+    find (after creating whatever came before it). With acquisition on there is nothing to check.
+    """
+    if not _truthy(env.get(ACQUISITION_OFF)):
+        return []
+    wanted = wanted_plugins(venv)
+    if not wanted:
+        return []
+    answer = ask(run, ("pulumi", "plugin", "ls", "--json"))
+    installed = _listed_plugins(answer.out) if answer.ok else None
+    if installed is None:
+        why = answer.detail if not answer.ok else "`pulumi plugin ls --json` printed no JSON list"
+        return [
+            Finding(
+                False,
+                f"could not list the installed Pulumi plugins to look for {', '.join(sorted(wanted))} ({why})",
+                "check `pulumi plugin ls --json` (PULUMI_HOME decides where plugins live)",
+                required=False,
+            )
+        ]
+    findings = []
+    for name, version in sorted(wanted.items()):
+        if (name, version) in installed:
+            findings.append(Finding(True, f"resource plugin {name} {version} is installed"))
+            continue
+        findings.append(
+            Finding(
+                False,
+                f"resource plugin {name} {version} (asked for by the program's pulumi packages) is not "
+                f"installed, and {ACQUISITION_OFF}=true forbids downloading it: `pulumi up` would stop at "
+                f"\"no resource plugin 'pulumi-resource-{name}' found\"",
+                _plugin_fix(name, version, buildable()),
+            )
+        )
+    return findings
+
+
 def preflight(
     run: Runner = _run,
     which: Callable[[str], str | None] | None = None,
     config: LabConfig | None = None,
     files: HostFiles | None = None,
     system: str | None = None,
+    env: Mapping[str, str] | None = None,
+    venv: Path | None = None,
 ) -> list[Finding]:
+    """`env`: the environment pulumi will run in (None skips the plugin check); `venv`: the program's."""
     findings = [check_tool(t, run, which or shutil.which) for t in TOOLS]
+    if env is not None:
+        findings += check_plugins(env, venv or Path(sys.prefix), run)
     if not findings[0].ok:
         return findings
     daemon = check_docker_daemon(run)
@@ -446,7 +582,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _stack_config(args.stack)
         if config is None:
             return 2
-    findings = preflight(config=config)
+    # make runs this with the venv's python, the one PULUMI_PYTHON_CMD runs the program with.
+    findings = preflight(config=config, env=os.environ, venv=Path(sys.prefix))
     for f in findings:
         print(f)
     failed = [f for f in findings if not f.ok and f.required]
