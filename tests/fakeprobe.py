@@ -64,22 +64,6 @@ class Answer:
 Responder = Callable[[Key], Answer | None]
 
 
-def topology_to_json(topo: Topology) -> dict[str, Any]:
-    return {
-        "mode": topo.mode,
-        "nodes": [
-            {"name": n.name, "ip": str(n.ip), "pod_cidr": str(n.pod_cidr) if n.pod_cidr else None}
-            for n in topo.nodes
-        ],
-        "pods": [{"name": p.name, "node": p.node, "ip": str(p.ip)} for p in topo.pods],
-        "underlay_mtu": topo.underlay_mtu,
-        "vxlan_port": topo.vxlan_port,
-        "geneve_port": topo.geneve_port,
-        "routes": [{"node": r.node, "dest": str(r.dest), "via": str(r.via)} for r in topo.routes],
-        "extra": dict(sorted(topo.extra.items())),
-    }
-
-
 def topology_from_json(data: dict[str, Any]) -> Topology:
     return Topology(
         mode=data["mode"],

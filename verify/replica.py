@@ -1127,5 +1127,6 @@ def topology_json(topology: Topology) -> dict[str, Any]:
         "underlay_mtu": topology.underlay_mtu,
         "vxlan_port": topology.vxlan_port,
         "geneve_port": topology.geneve_port,
-        "extra": dict(topology.extra),
+        "routes": [{"node": r.node, "dest": str(r.dest), "via": str(r.via)} for r in topology.routes],
+        "extra": dict(sorted(topology.extra.items())),
     }

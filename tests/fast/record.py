@@ -30,12 +30,13 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from fakeprobe import RECORDED, Answer, World, command_key, load_world, topology_to_json  # noqa: E402
+from fakeprobe import RECORDED, Answer, World, command_key, load_world  # noqa: E402
 from readme_checks import checks_of  # noqa: E402
 
 from verify import catalogue  # noqa: E402
 from verify.checks import Context, _df_ping_ok  # noqa: E402
 from verify.probe import CommandResult, Probe, Topology  # noqa: E402
+from verify.replica import topology_json  # noqa: E402
 
 T = TypeVar("T")
 
@@ -131,7 +132,7 @@ def save(world: World, about: str, source: str) -> None:
     ]
     body = {
         "about": {"what": about, "source": source, "host": host_facts(), "rerecord": "tests/fast/record.py"},
-        "topology": topology_to_json(world.topology),
+        "topology": topology_json(world.topology),
         "commands": commands,
         "captures": captures,
     }
