@@ -234,6 +234,17 @@ class FakeProbe:
 _STATS = re.compile(r"(\d+) packets transmitted, (\d+) received(, \+\d+ errors)?, ([\d.]+)% packet loss")
 
 
+def set_fields(answer: Callable[[World], Answer], **fields: Any) -> Callable[[World], None]:
+    """A world edit that sets fields of one recorded answer (returncode, stdout, stderr)."""
+
+    def apply(world: World) -> None:
+        target = answer(world)
+        for k, v in fields.items():
+            setattr(target, k, v)
+
+    return apply
+
+
 def lose_replies(answer: Answer, lost: int = 1) -> None:
     """Ping output with the last `lost` replies missing, as iputils prints it (exit 1 when some are lost)."""
     lines = answer.stdout.splitlines(keepends=True)

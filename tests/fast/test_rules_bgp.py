@@ -13,7 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeprobe import W2, Answer, Break, World, forget_pod_cidr, lose_replies, move_pod, ping_of, retell
+from fakeprobe import (
+    W2,
+    Answer,
+    Break,
+    World,
+    forget_pod_cidr,
+    lose_replies,
+    move_pod,
+    ping_of,
+    retell,
+    set_fields,
+)
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
@@ -170,15 +181,6 @@ def drop_direction(src: str) -> Callable[[World], None]:
     return apply
 
 
-def _set(answer: Callable[[World], Answer], **fields: Any) -> Callable[[World], None]:
-    def apply(world: World) -> None:
-        target = answer(world)
-        for k, v in fields.items():
-            setattr(target, k, v)
-
-    return apply
-
-
 SUMMARY, ROUTES, VIP_ROUTE = "show bgp summary json", "show ip route json", f"show ip route {VIP} json"
 
 BREAKS: list[Break] = [
@@ -229,7 +231,7 @@ BREAKS: list[Break] = [
         "bgp.sessions",
         "bgp",
         "not JSON",
-        _set(lambda w: vtysh(w, "rtr", SUMMARY), stdout="% Unknown command: show bgp summary json\n"),
+        set_fields(lambda w: vtysh(w, "rtr", SUMMARY), stdout="% Unknown command: show bgp summary json\n"),
         (r"could not collect the evidence: show bgp summary json on rtr: not JSON",),
     ),
     Break(
@@ -368,7 +370,7 @@ BREAKS: list[Break] = [
         "bgp.ecmp",
         "bgp",
         "kernel route unreadable",
-        _set(
+        set_fields(
             lambda w: w.node("rtr", "ip", "-j", "route", "show", VIP),
             returncode=1,
             stdout="",
@@ -419,7 +421,7 @@ BREAKS: list[Break] = [
         "bgp.ecmp-spread",
         "bgp",
         "sender fails",
-        _set(
+        set_fields(
             lambda w: w.node("rtr", "python3", "-c", "", "10.99.0.1", "9", "40000", "32"),
             returncode=1,
             stderr="OSError: [Errno 101] Network is unreachable",

@@ -28,6 +28,7 @@ from fakeprobe import (
     node_name,
     ping_of,
     retell,
+    set_fields,
     set_ttl,
 )
 from scapy.contrib.geneve import GENEVE
@@ -155,15 +156,6 @@ def df_limit(world: World, pod: str, largest: int | None) -> None:
 
 
 # --- the cases --------------------------------------------------------------------------------
-
-
-def _set(answer: Callable[[World], Answer], **fields: Any) -> Callable[[World], None]:
-    def apply(world: World) -> None:
-        target = answer(world)
-        for k, v in fields.items():
-            setattr(target, k, v)
-
-    return apply
 
 
 def _edit_json(answer: Callable[[World], Answer], edit: Callable[[Any], Any]) -> Callable[[World], None]:
@@ -556,7 +548,7 @@ def _bpf_hooks(world_name: str) -> list[Break]:
             c,
             world_name,
             "bpftool fails",
-            _set(
+            set_fields(
                 lambda w: bpf(w, node_name(w, W2)),
                 returncode=1,
                 stdout="",
@@ -644,7 +636,7 @@ def _cilium_host(world_name: str, outside: str) -> list[Break]:
             c,
             world_name,
             "device missing",
-            _set(
+            set_fields(
                 lambda w: cilium_host(w, node_name(w, W)),
                 returncode=1,
                 stdout="",
@@ -711,7 +703,7 @@ def _ping_answered(check: str, world_name: str, dst: str, count: int = 3) -> lis
             check,
             world_name,
             "no statistics",
-            _set(
+            set_fields(
                 lambda w: ping_of(w, "pod-a", dst, count),
                 stdout="ping: sendmsg: Operation not permitted\n",
                 returncode=2,
