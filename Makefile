@@ -33,7 +33,7 @@ ifneq ($(LOCAL_DOCKER_HOST),)
 export DOCKER_HOST := $(LOCAL_DOCKER_HOST)
 endif
 
-.PHONY: venv test lint pytest preflight toolchain stack up preview destroy bench mutation sweep clean help
+.PHONY: venv test lint pytest preflight toolchain images stack up preview destroy bench mutation sweep clean help
 
 help:
 	@echo "make up STACK=<overlay|geneve|native-auto|static|bgp>   bring a lab up"
@@ -44,6 +44,7 @@ help:
 	@echo "make test                lint, type-check and run the tests"
 	@echo "make mutation [MODULES=lab/routes.py]   mutation score of the fast tier, per module (a benchmark)"
 	@echo "make toolchain           build the Pulumi CLI, language host, providers and kind (cached)"
+	@echo "make images              build the kind node image offline and import it into Docker (cached)"
 
 venv: $(VENV)/.installed
 
@@ -72,6 +73,11 @@ preflight: venv
 # Builds once per recipe into ~/.cache/cilium-datapath-lab/toolchain/<key>/ (see README).
 toolchain:
 	$(PYTHON) -m lab.toolchain build
+
+# Builds the kind node image once per recipe into ~/.cache/cilium-datapath-lab/images/<key>/ and
+# imports it into the Docker engine if missing (lab/images.py; debootstrap needs root).
+images:
+	$(PYTHON) -m lab.images build
 
 $(CURDIR)/.pulumi-state:
 	mkdir -p $@
