@@ -19,8 +19,13 @@ _NO_CIDR_ALLOCATION = yaml.safe_dump(
     sort_keys=False,
 )
 
+# On a cgroup v1 host (lab/cgroups.py says why): every node's kubelet, since joining nodes take the
+# KubeletConfiguration kubeadm init uploads.
+_ALLOW_CGROUP_V1 = yaml.safe_dump({"kind": "KubeletConfiguration", "failCgroupV1": False}, sort_keys=False)
 
-def kind_config(config: LabConfig) -> dict[str, Any]:
+
+def kind_config(config: LabConfig, cgroup_v1: bool = False) -> dict[str, Any]:
+    """`cgroup_v1`: the Docker host has cgroup v1 only, so the kubelet must be allowed to run on it."""
     nodes = [{"role": "control-plane", "image": config.node_image}] + [
         {"role": "worker", "image": config.node_image} for _ in range(config.workers)
     ]
@@ -35,10 +40,10 @@ def kind_config(config: LabConfig) -> dict[str, Any]:
             "serviceSubnet": str(config.service_cidr),
         },
         "nodes": nodes,
-        "kubeadmConfigPatches": [_NO_CIDR_ALLOCATION],
+        "kubeadmConfigPatches": [_NO_CIDR_ALLOCATION, *([_ALLOW_CGROUP_V1] if cgroup_v1 else [])],
     }
     return doc
 
 
-def render(config: LabConfig) -> str:
-    return yaml.safe_dump(kind_config(config), sort_keys=False)
+def render(config: LabConfig, cgroup_v1: bool = False) -> str:
+    return yaml.safe_dump(kind_config(config, cgroup_v1), sort_keys=False)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab import cgroups
 from lab.config import LabConfig, LabConfigError, key
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
@@ -330,6 +331,18 @@ def check_inotify(files: HostFiles) -> list[Finding]:
     return findings
 
 
+def check_cgroups(root: Path = cgroups.CGROUP_ROOT) -> Finding:
+    """Which cgroup version the host runs; on v1 the kind config lets the kubelet run (lab/cgroups.py)."""
+    version = cgroups.cgroup_version(root)
+    if version == 1:
+        return Finding(True, f"cgroup v1 host ({root} has v1 hierarchies only): {cgroups.V1_REASON}")
+    if version == 2:
+        return Finding(True, f"cgroup v2 host ({root} is the unified hierarchy)")
+    return Finding(
+        False, f"could not tell the cgroup version from {root}", "check: mount | grep cgroup", required=False
+    )
+
+
 def _inspected_networks(text: str) -> list[dict[str, Any]] | None:
     """`docker network inspect` JSON: [{Name, IPAM: {Config: [{Subnet}, ...]}}, ...]; None if not that."""
     try:
@@ -530,6 +543,7 @@ def preflight(
     system: str | None = None,
     env: Mapping[str, str] | None = None,
     venv: Path | None = None,
+    cgroup_root: Path = cgroups.CGROUP_ROOT,
 ) -> list[Finding]:
     """`env`: the environment pulumi will run in (None skips the plugin check); `venv`: the program's."""
     findings = [check_tool(t, run, which or shutil.which) for t in TOOLS]
@@ -543,6 +557,7 @@ def preflight(
         if (system or platform.system()) == "Linux":  # Docker Desktop keeps its kernel in a VM
             findings += check_kernel_modules(config, files or HostFiles(), run)
             findings += check_inotify(files or HostFiles())
+            findings.append(check_cgroups(cgroup_root))
         if daemon.ok:
             from lab.plan import plan  # noqa: PLC0415 (plan imports config; keep this module light)
 
