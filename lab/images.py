@@ -334,21 +334,35 @@ def assemble_rootfs(rootfs: Path, recipe: NodeRecipe, recipe_dir: Path, bin_dir:
         (wants / link).symlink_to(unit)
 
 
-# What `docker import` sets on the node image (kind's node-image contract): systemd is told it runs in
-# a container, stops on SIGRTMIN+3, and kind starts `entrypoint /sbin/init`.
-NODE_CHANGES = (
+# The node image's metadata (kind's node-image contract): systemd is told it runs in a container and
+# stops on SIGRTMIN+3, and kind starts `entrypoint /sbin/init`. `docker import --change` (20.10)
+# refuses STOPSIGNAL, so the imported rootfs gets them from a metadata-only build on top of it.
+NODE_METADATA = (
     "ENV container=docker",
     "STOPSIGNAL SIGRTMIN+3",
     'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
 )
 
 
+def node_dockerfile(rootfs_tag: str) -> str:
+    return "\n".join([f"FROM {rootfs_tag}", *NODE_METADATA]) + "\n"
+
+
 def docker_import(tar: Path, tag: str, env: Mapping[str, str]) -> str:
-    argv = ["docker", "import"]
-    for change in NODE_CHANGES:
-        argv += ["--change", change]
-    out = _run([*argv, str(tar), tag], tar.parent, env).strip()
-    return out.removeprefix("sha256:")
+    """Import the rootfs as `<tag>-rootfs`, then build `tag` with the node's metadata; its image ID."""
+    rootfs_tag = f"{tag}-rootfs"
+    _run(["docker", "import", str(tar), rootfs_tag], tar.parent, env)
+    proc = subprocess.run(
+        ["docker", "build", "--quiet", "--tag", tag, "-"],
+        input=node_dockerfile(rootfs_tag),
+        env={**env, "DOCKER_BUILDKIT": "0"},  # the classic builder: no BuildKit on this engine
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise ImageError(f"`docker build` of {tag} on {rootfs_tag} failed:\n{proc.stderr}".rstrip())
+    return proc.stdout.strip().removeprefix("sha256:")
 
 
 def engine_image_id(tag: str, env: Mapping[str, str]) -> str | None:

@@ -253,3 +253,10 @@ def test_the_built_node_image_is_in_the_engine_with_its_version() -> None:
     if out.returncode and "No such image" in out.stderr:
         pytest.skip(f"{tag} is built but not imported into this engine (make images imports it)")
     assert out.stdout == "v1.36.1\n", out.stderr
+
+
+def test_the_node_metadata_is_kinds_contract() -> None:
+    lines = images.node_dockerfile("cdl/kind-node:v1.36.1-k-rootfs").splitlines()
+    assert lines[0] == "FROM cdl/kind-node:v1.36.1-k-rootfs"
+    assert "STOPSIGNAL SIGRTMIN+3" in lines and "ENV container=docker" in lines
+    assert 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' in lines
