@@ -58,9 +58,16 @@ TOOLS = (
         "kind",
         ("kind", "version"),
         (0, 32, 0),
-        "go install sigs.k8s.io/kind@v0.32.0  (or: curl -Lo kind https://kind.sigs.k8s.io/dl/v0.32.0/kind-linux-amd64 && install kind /usr/local/bin/)",
+        "go install sigs.k8s.io/kind@v0.32.0  (or: curl -Lo kind https://kind.sigs.k8s.io/dl/v0.32.0/kind-linux-amd64 && install kind /usr/local/bin/; "
+        "offline, with only the Go module proxy: make toolchain)",
     ),
-    Tool("pulumi", ("pulumi", "version"), (3, 200, 0), "curl -fsSL https://get.pulumi.com | sh"),
+    # At least the Python SDK pin (pyproject.toml): an older engine may not speak its protocol.
+    Tool(
+        "pulumi",
+        ("pulumi", "version"),
+        (3, 272, 0),
+        "curl -fsSL https://get.pulumi.com | sh  (offline, with only the Go module proxy: make toolchain)",
+    ),
     Tool(
         "kubectl",
         ("kubectl", "version", "--client"),
@@ -156,7 +163,8 @@ def check_docker_daemon(run: Runner = _run) -> Finding:
             False,
             f"the Docker engine is not reachable ({answer.detail})",
             "start it (Linux: sudo systemctl start docker; macOS/Windows: start Docker Desktop), "
-            "and make sure your user may use it: sudo usermod -aG docker $USER",
+            "and make sure your user may use it: sudo usermod -aG docker $USER; "
+            "on a host without one, as root: make dockerd (this project's own engine, engine/dockerd.sh)",
         )
     reported = answer.out.strip()
     wanted = ".".join(map(str, DOCKER_MINIMUM[:2]))

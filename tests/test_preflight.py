@@ -78,6 +78,19 @@ def test_unreachable_docker_daemon() -> None:
     finding = check_docker_daemon(fake_runner(down))
     assert not finding.ok
     assert "Is the docker daemon running?" in str(finding) and "systemctl start docker" in str(finding)
+    assert "make dockerd" in str(finding)
+
+
+def test_offline_fixes_name_make_toolchain() -> None:
+    fixes = {tool.name: tool.install for tool in TOOLS}
+    assert "make toolchain" in fixes["kind"] and "make toolchain" in fixes["pulumi"]
+
+
+def test_pulumi_minimum_is_the_python_sdk_pin() -> None:
+    pin = re.search(r'"pulumi==(\d+)\.(\d+)\.(\d+)"', (ROOT / "pyproject.toml").read_text())
+    assert pin is not None
+    minimum = {tool.name: tool.minimum for tool in TOOLS}["pulumi"]
+    assert minimum == tuple(int(g) for g in pin.groups())
 
 
 def test_main_fails_with_a_summary(
