@@ -43,7 +43,13 @@ def test_healthy_host_passes() -> None:
     findings = preflight(fake_runner(HEALTHY), present)
     assert all(f.ok for f in findings), [str(f) for f in findings]
     # Every tool the README's prerequisites table names, and the engine itself, were asked about.
-    assert [str(f).split()[1] for f in findings] == ["docker", "kind", "pulumi", "kubectl", "Docker"]
+    assert [str(f).split("] ", 1)[1].split()[0] for f in findings] == [
+        "docker",
+        "kind",
+        "pulumi",
+        "kubectl",
+        "Docker",
+    ]
 
 
 def test_missing_tool_names_the_install_command() -> None:
