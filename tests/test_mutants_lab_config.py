@@ -1,0 +1,198 @@
+"""lab/config.py cases a mutation run (`make mutation`) found no test for.
+
+Most are the words of a rejection: a user reads them to fix a stack file, so each rule's message
+is pinned whole here (tests/test_config.py checks that each names its key), and so are the
+bounds and the string forms Pulumi hands a program (`"false"`, a list as JSON text).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+
+from lab.config import LabConfigError, parse_config, underlay_capacity
+
+FIX = "Fix the stack file (stacks/Pulumi.<stack>.yaml) or run `pulumi config set <key> <value>`."
+
+
+def problems(raw: dict[str, Any]) -> list[str]:
+    with pytest.raises(LabConfigError) as err:
+        parse_config(raw, "s")
+    return [str(issue) for issue in err.value.issues]
+
+
+def only_problem(raw: dict[str, Any]) -> str:
+    (issue,) = problems(raw)
+    return issue.removeprefix("cilium-datapath-lab:")
+
+
+# --- the error as a whole ------------------------------------------------------------------------
+
+
+def test_the_error_counts_its_problems_and_lists_one_per_line() -> None:
+    with pytest.raises(LabConfigError) as one:
+        parse_config({"mode": "overlay", "workers": 0}, "s")
+    assert str(one.value) == (
+        "invalid stack configuration (1 problem):\n"
+        "  - cilium-datapath-lab:workers: 0 workers is outside 1-64: cross-node checks need at least one "
+        "worker besides the control plane, and 64 is the largest lab this project supports\n" + FIX
+    )
+    with pytest.raises(LabConfigError) as two:
+        parse_config({"mode": "overlay", "workers": 0, "verify": {"rerun": "a b"}}, "s")
+    assert str(two.value).startswith(
+        "invalid stack configuration (2 problems):\n  - cilium-datapath-lab:workers: "
+    )
+    assert str(two.value).splitlines()[2].startswith("  - cilium-datapath-lab:verify.rerun: 'a b' must be")
+
+
+# --- value forms -----------------------------------------------------------------------------
+
+
+def test_a_whole_number_is_asked_for_by_what_it_counts() -> None:
+    assert only_problem({"mode": "overlay", "workers": "three"}) == (
+        "workers: expected a whole number of worker nodes, 1-64, got 'three'"
+    )
+    assert only_problem({"mode": "overlay", "workers": True}) == (
+        "workers: expected a whole number of worker nodes, 1-64, got True"
+    )
+
+
+@pytest.mark.parametrize(("text", "enabled"), [("false", False), ("FALSE", False), (" True ", True)])
+def test_a_flag_given_as_text_is_read_as_true_or_false(text: str, enabled: bool) -> None:
+    """`pulumi config set --path verify.enabled false` reaches the program as the text 'false'."""
+    config = parse_config({"mode": "overlay", "verify": {"enabled": text}}, "s")
+    assert config.verify.enabled is enabled
+
+
+def test_a_cidr_that_is_not_one_says_so_with_a_fix_only_when_there_is_one() -> None:
+    assert only_problem({"mode": "overlay", "podCidr": 10}) == (
+        "podCidr: expected an IPv4 CIDR such as 10.10.0.0/16, got 10"
+    )
+    assert only_problem({"mode": "overlay", "podCidr": "10.10.0.1/16"}) == (
+        "podCidr: '10.10.0.1/16' is not a valid IPv4 CIDR such as 10.10.0.0/16 (did you mean "
+        "10.10.0.0/16?): 10.10.0.1/16 has host bits set"
+    )
+    assert only_problem({"mode": "overlay", "podCidr": "banana"}) == (
+        "podCidr: 'banana' is not a valid IPv4 CIDR such as 10.10.0.0/16: 'banana' does not appear "
+        "to be an IPv4 or IPv6 network"
+    )
+
+
+def test_an_ip_that_is_not_ipv4_says_why() -> None:
+    route = {"node": "s-worker", "dest": "192.168.50.0/24"}
+    assert only_problem({"mode": "static", "staticRoutes": [route | {"via": "x"}]}) == (
+        "staticRoutes[0].via: 'x' is not an IPv4 address such as 172.30.4.3"
+    )
+    assert only_problem({"mode": "static", "staticRoutes": [route | {"via": "fd00::1"}]}) == (
+        "staticRoutes[0].via: 'fd00::1' is IPv6; this lab is IPv4-only"
+    )
+
+
+# --- AS numbers --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("asn", [1, 4294967294])
+def test_the_first_and_last_usable_as_numbers_are_accepted(asn: int) -> None:
+    config = parse_config({"mode": "bgp", "bgp": {"routerAsn": asn}}, "s")
+    assert config.bgp is not None and config.bgp.router_asn == asn
+
+
+@pytest.mark.parametrize("asn", [0, 4294967295, 23456])
+def test_an_unusable_as_number_is_refused(asn: int) -> None:
+    assert only_problem({"mode": "bgp", "bgp": {"routerAsn": asn}}) == (
+        f"bgp.routerAsn: {asn} is not a usable AS number: use 1-4294967294 except 23456 (AS_TRANS), e.g. 65001"
+    )
+
+
+def test_an_as_number_that_is_not_a_number_names_the_range() -> None:
+    assert only_problem({"mode": "bgp", "bgp": {"routerAsn": "x"}}) == (
+        "bgp.routerAsn: expected an AS number (1-4294967294), got 'x'"
+    )
+
+
+def test_node_asns_arrive_as_json_text_from_pulumi() -> None:
+    config = parse_config({"mode": "bgp", "bgp": {"nodeAsn": "[65001, 65002, 65003]"}}, "s")
+    assert config.bgp is not None and config.bgp.node_asns == (65001, 65002, 65003)
+    assert only_problem({"mode": "bgp", "bgp": {"nodeAsn": "[65001,"}}) == (
+        "bgp.nodeAsn: expected an AS number or a list of one per node, got text that is not "
+        "structured YAML/JSON (Expecting value)"
+    )
+
+
+# --- unknown keys, overlaps, capacity ----------------------------------------------------------
+
+
+def test_an_unknown_key_names_the_known_ones_and_a_close_match_if_any() -> None:
+    assert only_problem({"mode": "overlay", "verify": {"enable": False}}) == (
+        "verify.enable: unknown key; did you mean verify.enabled? known keys: verify.enabled, verify.rerun"
+    )
+    assert only_problem({"mode": "overlay", "verify": {"zzz": 1}}) == (
+        "verify.zzz: unknown key; known keys: verify.enabled, verify.rerun"
+    )
+
+
+def test_an_overlap_says_how_to_fix_the_first_range() -> None:
+    assert problems({"mode": "overlay", "underlaySubnet": "10.96.0.0/24"}) == [
+        "cilium-datapath-lab:underlaySubnet: 10.96.0.0/24 overlaps cilium-datapath-lab:serviceCidr "
+        "(10.96.0.0/16); give the lab's Docker network its own range, e.g. 172.30.9.0/24"
+    ]
+    assert problems({"mode": "overlay", "podCidr": "10.96.0.0/16"}) == [
+        "cilium-datapath-lab:podCidr: 10.96.0.0/16 overlaps cilium-datapath-lab:serviceCidr "
+        "(10.96.0.0/16); the pod supernet must be disjoint from the node network, Services and VIPs"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cidr", "room"),
+    [
+        ("172.30.0.0/16", (32766, 32767)),
+        ("172.30.4.0/24", (126, 127)),
+        ("10.0.0.0/30", (0, 1)),
+        ("10.0.0.0/31", (0, 0)),
+        ("10.0.0.1/32", (0, 0)),
+    ],
+)
+def test_underlay_capacity_is_whole_nodes_and_routers_never_negative(
+    cidr: str, room: tuple[int, int]
+) -> None:
+    got = underlay_capacity(ipaddress.IPv4Network(cidr))
+    assert got == room and all(type(n) is int for n in got)
+
+
+# --- autoDirectNodeRoutes against the mode ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "message"),
+    [
+        (
+            "geneve",
+            True,
+            "true is invalid with mode geneve: the Cilium agent refuses to start with autoDirectNodeRoutes "
+            "in tunnel routing; remove the key, or use mode native-auto for direct node routes",
+        ),
+        (
+            "native-auto",
+            False,
+            "native-auto is defined by autoDirectNodeRoutes: true; remove the key, or use mode static",
+        ),
+        (
+            "static",
+            True,
+            "true conflicts with mode static, whose routes come from the lab's static route sets; remove "
+            "the key, or use mode native-auto for Cilium-installed node routes",
+        ),
+        (
+            "bgp",
+            "true",
+            "true conflicts with mode bgp, whose routes come from BGP and FRR; remove the key, or use mode "
+            "native-auto for Cilium-installed node routes",
+        ),
+    ],
+)
+def test_auto_direct_node_routes_against_the_mode_says_why_and_what_instead(
+    mode: str, value: Any, message: str
+) -> None:
+    assert only_problem({"mode": mode, "autoDirectNodeRoutes": value}) == f"autoDirectNodeRoutes: {message}"
