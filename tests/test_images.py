@@ -224,6 +224,11 @@ def test_the_rootfs_gets_binaries_filter_images_version_and_boot_units(tmp_path:
     cri = config["plugins"]["io.containerd.grpc.v1.cri"]
     assert cri["sandbox_image"] == images.control_plane_refs(recipe)["pause"]
     assert cri["containerd"]["runtimes"]["runc"]["options"]["BinaryName"] == "/usr/local/sbin/runc-capfilter"
+    # Without CAP_SYS_RESOURCE runc cannot lower oom_score_adj: no static pod would start.
+    assert cri["restrict_oom_score_adj"] is True
+    dropin = (rootfs / "etc" / "systemd" / "system" / "kubelet.service.d" / "20-cgroups.conf").read_text()
+    assert "ExecStartPre=/kind/bin/kubelet-cgroups.sh" in dropin
+    assert os.access(rootfs / "kind" / "bin" / "kubelet-cgroups.sh", os.X_OK)
 
 
 def test_a_rootfs_without_containerd_is_refused(tmp_path: Path) -> None:
