@@ -17,6 +17,7 @@ goal, when a survivor is not listed, or when a listed one no longer survives.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import io
 import os
 import re
@@ -38,8 +39,8 @@ MODULES_FILE = HERE / "modules.toml"
 EQUIVALENT_FILE = HERE / "equivalent.md"
 # Detected: a test failed, or the mutant made the tests hang or crash.
 KILLED = ("killed", "timeout", "segfault", "caught by type check")
-# Listed as `- \`lab.routes.x_route_line__mutmut_3\`: why` in equivalent.md.
-_EQUIVALENT_RE = re.compile(r"^\s*[-*]\s+`([\w.ǁ]+__mutmut_\d+)`")
+# Named in backquotes in equivalent.md: `lab.routes.x_route_line__mutmut_3`.
+_EQUIVALENT_RE = re.compile(r"`([\w.ǁ]+__mutmut_\d+)`")
 _RESULT_RE = re.compile(r"^\s+([\w.ǁ]+__mutmut_\d+): (.+)$")
 # What the tests read besides the packages being mutated (copied next to them in `mutants/`).
 ALSO_COPY = (
@@ -112,7 +113,7 @@ def load_modules() -> tuple[float, dict[str, list[str]]]:
 
 
 def load_equivalent(text: str) -> set[str]:
-    return {m.group(1) for line in text.splitlines() if (m := _EQUIVALENT_RE.match(line))}
+    return set(_EQUIVALENT_RE.findall(text))
 
 
 def parse_results(text: str, prefix: str) -> dict[str, str]:
@@ -175,7 +176,11 @@ def expand_tests(copy: Path, patterns: Sequence[str]) -> list[str]:
     return found
 
 
-def run_module(module: str, patterns: Sequence[str], work: Path, jobs: int, rev: str | None) -> Score:
+def run_module(
+    module: str, patterns: Sequence[str], work: Path, jobs: int, rev: str | None, only: Sequence[str] = ()
+) -> Score:
+    """Mutate `module` in a fresh copy under `work`; `only`: mutant name globs to run (the rest of
+    the module's mutants are left out of the score)."""
     copy = work / module_prefix(module)
     if copy.exists():
         shutil.rmtree(copy)
@@ -191,7 +196,7 @@ def run_module(module: str, patterns: Sequence[str], work: Path, jobs: int, rev:
     started = time.monotonic()
     with log.open("wb") as out:
         ran = subprocess.run(
-            ["nice", "-n", "19", str(mutmut), "run", "--max-children", str(jobs)],
+            ["nice", "-n", "19", str(mutmut), "run", "--max-children", str(jobs), *only],
             cwd=copy,
             env=env,
             stdout=out,
@@ -211,6 +216,8 @@ def run_module(module: str, patterns: Sequence[str], work: Path, jobs: int, rev:
         text=True,
     )
     statuses = parse_results(results.stdout, module_prefix(module))
+    if only:
+        statuses = {n: s for n, s in statuses.items() if any(fnmatch.fnmatchcase(n, g) for g in only)}
     if not statuses:
         raise SystemExit(f"mutmut reported no mutants for {module}:\n{results.stdout}{results.stderr}")
     listed = {
@@ -248,13 +255,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
     parser.add_argument("--rev", help="mutate this commit (git archive) instead of the working tree")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "cdl-mutation")
+    parser.add_argument(
+        "--mutants",
+        nargs="+",
+        default=[],
+        metavar="GLOB",
+        help="only these mutants (e.g. 'lab.config.x__as_asn*'): a quick recheck, not a score",
+    )
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in modules]
     if unknown:
         parser.error(f"not in {MODULES_FILE.name}: {unknown}")
     scores = []
     for module in args.modules or list(modules):
-        score = run_module(module, modules[module], args.work, args.jobs, args.rev)
+        score = run_module(module, modules[module], args.work, args.jobs, args.rev, args.mutants)
         scores.append(score)
         print(
             f"   {module}: {score.killed}/{score.total} killed, {len(score.listed)} equivalent, "

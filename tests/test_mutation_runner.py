@@ -1,0 +1,72 @@
+"""bench/mutation/run.py's bookkeeping: what counts as killed, explained, unexplained or stale."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench" / "mutation"))
+import run
+
+RESULTS = """\
+    lab.routes.x_route_line__mutmut_1: killed
+    lab.routes.x_route_line__mutmut_2: survived
+    lab.routes.xǁRouteTableǁdeclared__mutmut_3: survived
+    lab.routes.x_bgp_routes__mutmut_4: timeout
+    lab.routes.x_bgp_routes__mutmut_5: no tests
+    lab.routesx.x_other__mutmut_1: survived
+    verify.parsers.x__json__mutmut_1: survived
+"""
+
+
+def test_results_are_read_for_the_module_only() -> None:
+    got = run.parse_results(RESULTS, run.module_prefix("lab/routes.py"))
+    assert got == {
+        "lab.routes.x_route_line__mutmut_1": "killed",
+        "lab.routes.x_route_line__mutmut_2": "survived",
+        "lab.routes.xǁRouteTableǁdeclared__mutmut_3": "survived",
+        "lab.routes.x_bgp_routes__mutmut_4": "timeout",
+        "lab.routes.x_bgp_routes__mutmut_5": "no tests",
+    }
+
+
+def test_the_score_leaves_out_listed_equivalents_and_counts_untested_as_survived() -> None:
+    statuses = run.parse_results(RESULTS, "lab.routes")
+    listed = run.load_equivalent(
+        "- `lab.routes.x_route_line__mutmut_2`: why.\n- `lab.routes.x_route_line__mutmut_1`: stale.\n"
+    )
+    score = run.Score("lab/routes.py", statuses, listed, 1.0)
+    assert (score.total, score.killed) == (5, 2)  # killed and timeout
+    assert score.listed == ["lab.routes.x_route_line__mutmut_2"]
+    assert score.unexplained == [
+        "lab.routes.x_bgp_routes__mutmut_5",
+        "lab.routes.xǁRouteTableǁdeclared__mutmut_3",
+    ]
+    assert score.stale == ["lab.routes.x_route_line__mutmut_1"]  # listed, but a test kills it now
+    assert score.score == pytest.approx(2 / 4)
+
+
+def test_every_name_in_backquotes_of_equivalent_md_is_read() -> None:
+    text = "- `a.b.x_f__mutmut_1`, `a.b.x_f__mutmut_2`: why\n  see `not_a_mutant` and `a.b.xǁCǁm__mutmut_9`."
+    assert run.load_equivalent(text) == {"a.b.x_f__mutmut_1", "a.b.x_f__mutmut_2", "a.b.xǁCǁm__mutmut_9"}
+
+
+def test_the_listed_equivalents_are_mutants_of_the_mutated_modules() -> None:
+    _, modules = run.load_modules()
+    prefixes = tuple(run.module_prefix(m) + "." for m in modules)
+    assert all(name.startswith(prefixes) for name in run.load_equivalent(run.EQUIVALENT_FILE.read_text()))
+
+
+def test_the_mutmut_table_is_toml_for_one_module() -> None:
+    table = tomllib.loads(run.mutmut_table("lab/routes.py", ["tests/test_static_routes.py"]))["tool"][
+        "mutmut"
+    ]
+    assert table["only_mutate"] == ["lab/routes.py"]
+    assert table["pytest_add_cli_args_test_selection"] == ["tests/test_static_routes.py"]
+    assert table["process_isolation"] == "forkserver"
+    assert table["pytest_add_cli_args"][:2] == ["-p", "bench.mutation.fast_tier"]
+    with pytest.raises(ValueError, match="unexpected character"):
+        run.mutmut_table('lab/"x".py', [])
