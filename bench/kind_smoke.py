@@ -23,19 +23,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab import cgroups, images, toolchain
-
-
-def smoke_config(name: str, tag: str, workers: int, cgroup_v1: bool) -> dict[str, object]:
-    patches = [yaml.safe_dump({"kind": "KubeletConfiguration", "failCgroupV1": False})] if cgroup_v1 else []
-    return {
-        "kind": "Cluster",
-        "apiVersion": "kind.x-k8s.io/v1alpha4",
-        "name": name,
-        "networking": {"disableDefaultCNI": True, "kubeProxyMode": "none"},
-        "nodes": [{"role": "control-plane", "image": tag}] + [{"role": "worker", "image": tag}] * workers,
-        "kubeadmConfigPatches": patches,
-    }
+from lab import cgroups, images, kind_config, toolchain
 
 
 def main() -> int:
@@ -56,7 +44,7 @@ def main() -> int:
     if v1:
         print(f"cgroup v1 host: {cgroups.V1_REASON}")
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
-        yaml.safe_dump(smoke_config(args.name, tag, args.workers, v1), fh, sort_keys=False)
+        yaml.safe_dump(kind_config.smoke_cluster(args.name, tag, args.workers, v1), fh, sort_keys=False)
     t0 = time.monotonic()
     created = subprocess.run([kind, "create", "cluster", "--config", fh.name, "--retain"], check=False)
     seconds = time.monotonic() - t0

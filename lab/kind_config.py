@@ -47,3 +47,17 @@ def kind_config(config: LabConfig, cgroup_v1: bool = False) -> dict[str, Any]:
 
 def render(config: LabConfig, cgroup_v1: bool = False) -> str:
     return yaml.safe_dump(kind_config(config, cgroup_v1), sort_keys=False)
+
+
+def smoke_cluster(name: str, image: str, workers: int, cgroup_v1: bool) -> dict[str, Any]:
+    """A cluster like the lab's (no default CNI, no kube-proxy, the kubelet patch on cgroup v1) but
+    without its address plan or stack config: for trying a node image with kind alone."""
+    return {
+        "kind": "Cluster",
+        "apiVersion": KIND_API_VERSION,
+        "name": name,
+        "networking": {"disableDefaultCNI": True, "kubeProxyMode": "none"},
+        "nodes": [{"role": "control-plane", "image": image}]
+        + [{"role": "worker", "image": image} for _ in range(workers)],
+        "kubeadmConfigPatches": [_ALLOW_CGROUP_V1] if cgroup_v1 else [],
+    }

@@ -79,3 +79,16 @@ def test_the_kind_config_lets_the_kubelet_run_on_cgroup_v1() -> None:
     assert any(p["kind"] == "ClusterConfiguration" for p in patches)
     plain = [yaml.safe_load(p) for p in yaml.safe_load(kind_config.render(config))["kubeadmConfigPatches"]]
     assert all(p["kind"] != "KubeletConfiguration" for p in plain)
+
+
+@pytest.mark.parametrize("cgroup_v1", [True, False])
+def test_a_smoke_cluster_is_the_labs_shape_with_the_v1_patch_only_on_v1(cgroup_v1: bool) -> None:
+    doc = kind_config.smoke_cluster("cdl-smoke", "cdl/kind-node:v1.36.1-k", 2, cgroup_v1)
+    assert doc["networking"] == {"disableDefaultCNI": True, "kubeProxyMode": "none"}
+    assert [(n["role"], n["image"]) for n in doc["nodes"]] == [
+        ("control-plane", "cdl/kind-node:v1.36.1-k"),
+        ("worker", "cdl/kind-node:v1.36.1-k"),
+        ("worker", "cdl/kind-node:v1.36.1-k"),
+    ]
+    patches = [yaml.safe_load(p) for p in doc["kubeadmConfigPatches"]]
+    assert patches == ([{"kind": "KubeletConfiguration", "failCgroupV1": False}] if cgroup_v1 else [])
