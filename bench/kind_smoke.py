@@ -40,11 +40,10 @@ def main() -> int:
     kind = str(kind_dir / "bin" / "kind")
     key = images.image_key(images.RECIPE_DIR, toolchain.go_version(toolchain.go_command()))
     kubectl = str(images.images_root(os.environ) / key / "bin" / "kubectl")
-    v1 = cgroups.cgroup_version() == 1
-    if v1:
+    if cgroups.cgroup_version() == 1:
         print(f"cgroup v1 host: {cgroups.V1_REASON}")
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
-        yaml.safe_dump(kind_config.smoke_cluster(args.name, tag, args.workers, v1), fh, sort_keys=False)
+        yaml.safe_dump(kind_config.smoke_cluster(args.name, tag, args.workers), fh, sort_keys=False)
     t0 = time.monotonic()
     created = subprocess.run([kind, "create", "cluster", "--config", fh.name, "--retain"], check=False)
     seconds = time.monotonic() - t0

@@ -9,7 +9,7 @@ import pulumi_command as command
 import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 
-from lab import cgroups, kind_config
+from lab import kind_config
 from lab.config import LabConfig
 from lab.inventory import parse_node_ips
 from lab.plan import UNDERLAY_MTU, AddressPlan
@@ -80,8 +80,7 @@ class KindCluster(pulumi.ComponentResource):
             update=script("noop"),
             delete=script("kind/delete"),
             interpreter=INTERPRETER,
-            # The Docker host is this machine (lab/cgroups.py: its kubelet needs a patch on v1).
-            stdin=kind_config.render(config, cgroup_v1=cgroups.cgroup_version() == 1),
+            stdin=kind_config.render(config),
             environment={
                 "LAB_CLUSTER": config.cluster_name,
                 "LAB_NETWORK": plan.network_name,

@@ -19,13 +19,14 @@ _NO_CIDR_ALLOCATION = yaml.safe_dump(
     sort_keys=False,
 )
 
-# On a cgroup v1 host (lab/cgroups.py says why): every node's kubelet, since joining nodes take the
-# KubeletConfiguration kubeadm init uploads.
+# Lets the kubelet run on a cgroup v1 host (lab/cgroups.py says why; the preflight names such a
+# host). Every node gets it, since joining nodes take the KubeletConfiguration kubeadm init
+# uploads. It is always set, not only on v1 hosts: on cgroup v2 the kubelet never reads it, and a
+# cluster's inputs must not depend on the machine that previews it (same config, empty diff).
 _ALLOW_CGROUP_V1 = yaml.safe_dump({"kind": "KubeletConfiguration", "failCgroupV1": False}, sort_keys=False)
 
 
-def kind_config(config: LabConfig, cgroup_v1: bool = False) -> dict[str, Any]:
-    """`cgroup_v1`: the Docker host has cgroup v1 only, so the kubelet must be allowed to run on it."""
+def kind_config(config: LabConfig) -> dict[str, Any]:
     nodes = [{"role": "control-plane", "image": config.node_image}] + [
         {"role": "worker", "image": config.node_image} for _ in range(config.workers)
     ]
@@ -40,17 +41,17 @@ def kind_config(config: LabConfig, cgroup_v1: bool = False) -> dict[str, Any]:
             "serviceSubnet": str(config.service_cidr),
         },
         "nodes": nodes,
-        "kubeadmConfigPatches": [_NO_CIDR_ALLOCATION, *([_ALLOW_CGROUP_V1] if cgroup_v1 else [])],
+        "kubeadmConfigPatches": [_NO_CIDR_ALLOCATION, _ALLOW_CGROUP_V1],
     }
     return doc
 
 
-def render(config: LabConfig, cgroup_v1: bool = False) -> str:
-    return yaml.safe_dump(kind_config(config, cgroup_v1), sort_keys=False)
+def render(config: LabConfig) -> str:
+    return yaml.safe_dump(kind_config(config), sort_keys=False)
 
 
-def smoke_cluster(name: str, image: str, workers: int, cgroup_v1: bool) -> dict[str, Any]:
-    """A cluster like the lab's (no default CNI, no kube-proxy, the kubelet patch on cgroup v1) but
+def smoke_cluster(name: str, image: str, workers: int) -> dict[str, Any]:
+    """A cluster like the lab's (no default CNI, no kube-proxy, the kubelet allowed on cgroup v1) but
     without its address plan or stack config: for trying a node image with kind alone."""
     return {
         "kind": "Cluster",
@@ -59,5 +60,5 @@ def smoke_cluster(name: str, image: str, workers: int, cgroup_v1: bool) -> dict[
         "networking": {"disableDefaultCNI": True, "kubeProxyMode": "none"},
         "nodes": [{"role": "control-plane", "image": image}]
         + [{"role": "worker", "image": image} for _ in range(workers)],
-        "kubeadmConfigPatches": [_ALLOW_CGROUP_V1] if cgroup_v1 else [],
+        "kubeadmConfigPatches": [_ALLOW_CGROUP_V1],
     }

@@ -69,21 +69,15 @@ def test_the_preflight_on_v2_and_on_an_unknown_host(tmp_path: Path) -> None:
     assert str(unknown).startswith("[warn] could not tell the cgroup version")
 
 
-def test_the_kind_config_lets_the_kubelet_run_on_cgroup_v1() -> None:
+def test_the_kind_config_lets_the_kubelet_run_on_cgroup_v1_whatever_host_previews_it() -> None:
     config = parse_config({"mode": "overlay"}, "overlay")
-    patches = [
-        yaml.safe_load(p)
-        for p in yaml.safe_load(kind_config.render(config, cgroup_v1=True))["kubeadmConfigPatches"]
-    ]
+    patches = [yaml.safe_load(p) for p in yaml.safe_load(kind_config.render(config))["kubeadmConfigPatches"]]
     assert {"kind": "KubeletConfiguration", "failCgroupV1": False} in patches
     assert any(p["kind"] == "ClusterConfiguration" for p in patches)
-    plain = [yaml.safe_load(p) for p in yaml.safe_load(kind_config.render(config))["kubeadmConfigPatches"]]
-    assert all(p["kind"] != "KubeletConfiguration" for p in plain)
 
 
-@pytest.mark.parametrize("cgroup_v1", [True, False])
-def test_a_smoke_cluster_is_the_labs_shape_with_the_v1_patch_only_on_v1(cgroup_v1: bool) -> None:
-    doc = kind_config.smoke_cluster("cdl-smoke", "cdl/kind-node:v1.36.1-k", 2, cgroup_v1)
+def test_a_smoke_cluster_is_the_labs_shape_with_the_v1_patch() -> None:
+    doc = kind_config.smoke_cluster("cdl-smoke", "cdl/kind-node:v1.36.1-k", 2)
     assert doc["networking"] == {"disableDefaultCNI": True, "kubeProxyMode": "none"}
     assert [(n["role"], n["image"]) for n in doc["nodes"]] == [
         ("control-plane", "cdl/kind-node:v1.36.1-k"),
@@ -91,4 +85,4 @@ def test_a_smoke_cluster_is_the_labs_shape_with_the_v1_patch_only_on_v1(cgroup_v
         ("worker", "cdl/kind-node:v1.36.1-k"),
     ]
     patches = [yaml.safe_load(p) for p in doc["kubeadmConfigPatches"]]
-    assert patches == ([{"kind": "KubeletConfiguration", "failCgroupV1": False}] if cgroup_v1 else [])
+    assert patches == [{"kind": "KubeletConfiguration", "failCgroupV1": False}]

@@ -29,9 +29,9 @@ def test_controller_manager_does_not_allocate_pod_cidrs(mode: str) -> None:
     """The lab (pinned modes) or Cilium's operator (multi-pool) owns pod CIDRs, never kubeadm's allocator."""
     config = parse_config({"mode": mode}, mode)
     doc = yaml.safe_load(kind_config.render(config))
-    (patch,) = doc["kubeadmConfigPatches"]
-    patch_doc = yaml.safe_load(patch)
-    assert patch_doc["kind"] == "ClusterConfiguration"
+    patches = [yaml.safe_load(p) for p in doc["kubeadmConfigPatches"]]
+    assert [p["kind"] for p in patches] == ["ClusterConfiguration", "KubeletConfiguration"]
+    patch_doc = patches[0]
     # No apiVersion: kind then applies it to kubeadm v1beta3 and v1beta4 alike (k8s 1.36 uses v1beta4).
     assert "apiVersion" not in patch_doc
     assert patch_doc["controllerManager"]["extraArgs"] == {"allocate-node-cidrs": "false"}

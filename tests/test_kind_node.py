@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import cgroups, images, kind_config, toolchain
+from lab import images, kind_config, toolchain
 
 
 def _built() -> tuple[str, Path, Path]:
@@ -45,7 +45,7 @@ def cluster() -> Iterator[tuple[str, Path]]:
     """A one-node cluster of a name no other run uses; deleted afterwards whatever happened."""
     tag, kind, _ = _built()
     name = f"cdl-t{os.getpid()}"
-    doc = kind_config.smoke_cluster(name, tag, 0, cgroups.cgroup_version() == 1)
+    doc = kind_config.smoke_cluster(name, tag, 0)
     with tempfile.TemporaryDirectory() as tmp:
         config, kubeconfig = Path(tmp) / "kind.yaml", Path(tmp) / "kubeconfig"
         config.write_text(yaml.safe_dump(doc, sort_keys=False))
