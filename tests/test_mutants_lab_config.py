@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from lab.config import LabConfigError, parse_config, underlay_capacity
+from lab.config import LabConfigError, VerifyConfig, parse_config, underlay_capacity
 
 FIX = "Fix the stack file (stacks/Pulumi.<stack>.yaml) or run `pulumi config set <key> <value>`."
 
@@ -196,3 +196,149 @@ def test_auto_direct_node_routes_against_the_mode_says_why_and_what_instead(
     mode: str, value: Any, message: str
 ) -> None:
     assert only_problem({"mode": mode, "autoDirectNodeRoutes": value}) == f"autoDirectNodeRoutes: {message}"
+
+
+# --- the rest of the rules, each message whole -------------------------------------------------
+
+STATIC_ROUTE = {"node": "s-worker", "dest": "192.168.50.0/24", "via": "172.30.4.3"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "issues"),
+    [
+        (
+            {"mode": "overlay", "clusterName": "Lab_1"},
+            [
+                "clusterName: 'Lab_1' is not a DNS-1123 label of at most 49 characters (lowercase letters, "
+                "digits and '-', starting and ending with a letter or digit), e.g. lab-bgp"
+            ],
+        ),
+        (
+            {"mode": "overlay", "underlaySubnet": "banana"},
+            [
+                "underlaySubnet: 'banana' is not a valid IPv4 CIDR such as 172.30.1.0/24: 'banana' does not "
+                "appear to be an IPv4 or IPv6 network"
+            ],
+        ),
+        (
+            {"mode": "overlay", "underlaySubnet": "172.30.0.0/15"},
+            ["underlaySubnet: 172.30.0.0/15 must be between /16 and /28, e.g. 172.30.1.0/24"],
+        ),
+        (
+            {"mode": "overlay", "underlaySubnet": "172.30.1.0/29"},
+            ["underlaySubnet: 172.30.1.0/29 must be between /16 and /28, e.g. 172.30.1.0/24"],
+        ),
+        (
+            {"mode": "overlay", "podCidr": "8.8.0.0/16"},
+            ["podCidr: 8.8.0.0/16 is not a private range; use e.g. 10.10.0.0/16"],
+        ),
+        (
+            {"mode": "overlay", "serviceCidr": "banana"},
+            [
+                "serviceCidr: 'banana' is not a valid IPv4 CIDR such as 10.96.0.0/16: 'banana' does not "
+                "appear to be an IPv4 or IPv6 network"
+            ],
+        ),
+        (
+            {"mode": "bgp", "bgp": "[1]"},
+            ["bgp: expected a mapping with routerAsn, nodeAsn, routers, maximumPaths, vipCidr, got [1]"],
+        ),
+        (
+            {"mode": "bgp", "bgp": {"routers": "x", "maximumPaths": "y", "vipCidr": "z"}},
+            [
+                "bgp.routers: expected a router count 1-4, got 'x'",
+                "bgp.maximumPaths: expected a path count 1-64, got 'y'",
+                "bgp.vipCidr: 'z' is not a valid IPv4 CIDR such as 10.99.0.0/28: 'z' does not appear to be an "
+                "IPv4 or IPv6 network",
+            ],
+        ),
+        (
+            # An unreadable underlay: the router room is not computed from it (no crash, one issue).
+            {"mode": "bgp", "underlaySubnet": "banana", "bgp": {"routers": 2}},
+            [
+                "underlaySubnet: 'banana' is not a valid IPv4 CIDR such as 172.30.1.0/24: 'banana' does not "
+                "appear to be an IPv4 or IPv6 network"
+            ],
+        ),
+        ({"mode": "overlay", "verify": "[1]"}, ["verify: expected a mapping with enabled, rerun, got [1]"]),
+        (
+            {"mode": "static", "staticRoutes": "[1,"},
+            [
+                "staticRoutes: expected a list of {node, dest, via}, got text that is not structured "
+                "YAML/JSON (Expecting value)"
+            ],
+        ),
+        (
+            {"mode": "static", "staticRoutes": {"a": 1}},
+            ["staticRoutes: expected a list of {node, dest, via}, got {'a': 1}"],
+        ),
+        (
+            # A bad entry does not stop the next from being read.
+            {"mode": "static", "staticRoutes": [5, STATIC_ROUTE | {"via": "x"}]},
+            [
+                "staticRoutes[0]: expected {node, dest, via}, got 5",
+                "staticRoutes[1].via: 'x' is not an IPv4 address such as 172.30.4.3",
+            ],
+        ),
+        (
+            {"mode": "static", "staticRoutes": [{"dest": "192.168.50.0/24", "via": "172.30.4.3"}]},
+            [
+                "staticRoutes[0].node: '' is not a node of this lab; nodes are s-control-plane, s-worker, s-worker2"
+            ],
+        ),
+        (
+            {"mode": "static", "staticRoutes": [STATIC_ROUTE | {"gw": 1}]},
+            [
+                "staticRoutes[0].gw: unknown key; known keys: staticRoutes[0].node, staticRoutes[0].dest, "
+                "staticRoutes[0].via"
+            ],
+        ),
+        (
+            # No node names (workers is invalid): the route is still read, against no node's block.
+            {"mode": "static", "workers": 0, "staticRoutes": [STATIC_ROUTE]},
+            [
+                "workers: 0 workers is outside 1-64: cross-node checks need at least one worker besides the "
+                "control plane, and 64 is the largest lab this project supports"
+            ],
+        ),
+        (
+            # A supernet of exactly one block still has that block as the first node's own.
+            {
+                "mode": "static",
+                "podCidr": "10.10.0.0/27",
+                "podCidrMaskSize": 27,
+                "staticRoutes": [{"node": "s-control-plane", "dest": "10.10.0.0/28", "via": "172.30.4.3"}],
+            },
+            [
+                "podCidr: 10.10.0.0/27 holds only 1 /27 block(s) but the lab has 3 nodes; use a supernet of "
+                "/25 or larger, or raise cilium-datapath-lab:podCidrMaskSize",
+                "staticRoutes[0].dest: 10.10.0.0/28 overlaps s-control-plane's own pod CIDR 10.10.0.0/27; "
+                "routing it away would cut off local pods",
+            ],
+        ),
+    ],
+)
+def test_each_rule_says_what_is_wrong_and_what_to_use(raw: dict[str, Any], issues: list[str]) -> None:
+    assert problems(raw) == [f"cilium-datapath-lab:{issue}" for issue in issues]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"mode": "overlay", "ciliumVersion": "1.18.0"},  # the oldest with the cilium.io/v2 BGP APIs
+        {"mode": "overlay", "underlaySubnet": "172.30.0.0/16"},
+        {"mode": "overlay", "underlaySubnet": "172.30.1.0/28"},
+        {"mode": "bgp", "bgp": {"routers": 4, "maximumPaths": 64}},
+    ],
+)
+def test_the_bounds_themselves_are_accepted(raw: dict[str, Any]) -> None:
+    parse_config(raw, "s")
+
+
+def test_verify_keeps_what_was_set_and_defaults_to_on_with_no_rerun() -> None:
+    assert parse_config({"mode": "overlay"}, "s").verify == VerifyConfig(enabled=True, rerun="")
+    assert parse_config({"mode": "overlay", "verify": {"rerun": "r1"}}, "s").verify == VerifyConfig(
+        True, "r1"
+    )
+    given = parse_config({"mode": "overlay", "verify": {"enabled": False, "rerun": "2026-11-26"}}, "s")
+    assert given.verify == VerifyConfig(enabled=False, rerun="2026-11-26")
