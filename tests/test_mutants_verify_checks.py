@@ -10,14 +10,13 @@ settle loop of Check.run.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from fakeprobe import (
     Answer,
-    FakeProbe,
     World,
     forget_pod_cidr,
     judge,
@@ -26,13 +25,12 @@ from fakeprobe import (
     node_name,
     ping_of,
 )
+from mutantsupport import TimedProbe, capture_filter
 
 from verify import checks
 from verify.checks import Check, Context, Evidence, Status, Verdict, judge_encapsulated
 from verify.pcap import analyze
 from verify.probe import CommandResult, Topology
-
-T = TypeVar("T")
 
 # --- what a verdict shows: evidence -----------------------------------------------------------
 
@@ -79,16 +77,6 @@ def test_each_piece_of_evidence_is_labelled_with_what_ran_where(
         assert e.output and e.command
 
 
-def _capture_evidence(e: Evidence, node: str, iface: str, check_id: str, tmp_path: Path) -> str:
-    """The bpf filter of a capture's evidence, after checking every other field."""
-    bpf = e.label.removeprefix(f"capture on {node} {iface} (").removesuffix(")")
-    assert e.label == f"capture on {node} {iface} ({bpf})"
-    assert e.command == f"tcpdump -i {iface} {bpf}"
-    assert e.artifact == str(tmp_path / f"{check_id}-{node}-{iface}.pcap")
-    assert e.output == f"{len(analyze(e.artifact))} packets"
-    return bpf
-
-
 @pytest.mark.parametrize(
     ("world_name", "check_id"),
     [
@@ -106,7 +94,7 @@ def test_a_capture_is_kept_as_a_pcap_named_after_check_node_and_device(
     assert verdict.passed
     capture, pinged = verdict.evidence
     a = world.topology.pod("pod-a")
-    _capture_evidence(capture, a.node, "eth0", check_id, tmp_path)
+    capture_filter(capture, a.node, "eth0", check_id, tmp_path)
     assert pinged.label == f"ping pod-a -> pod-c {_ip(world, 'pod-c')}"
 
 
@@ -115,10 +103,10 @@ def test_intranode_path_keeps_both_captures_the_ping_and_both_routes(tmp_path: P
     verdict = judge(world, "intranode.path", tmp_path)
     node = world.topology.pod("pod-a").node
     tunnel, wire, pinged, to_a, to_b = verdict.evidence
-    assert _capture_evidence(tunnel, node, "cilium_vxlan", "intranode.path", tmp_path) == (
+    assert capture_filter(tunnel, node, "cilium_vxlan", "intranode.path", tmp_path) == (
         f"host {_ip(world, 'pod-a')} and host {_ip(world, 'pod-b')}"
     )
-    _capture_evidence(wire, node, "eth0", "intranode.path", tmp_path)
+    capture_filter(wire, node, "eth0", "intranode.path", tmp_path)
     assert pinged.label == f"ping pod-a -> pod-b {_ip(world, 'pod-b')}"
     assert [to_a.label, to_b.label] == [f"route to pod-a on {node}", f"route to pod-b on {node}"]
 
@@ -149,31 +137,6 @@ def test_evidence_of_a_command_keeps_4000_characters_and_both_streams() -> None:
 # --- what a check gives the probe: timeouts -----------------------------------------------------
 
 
-class TimedProbe(FakeProbe):
-    """A FakeProbe that also keeps the timeout of each command and capture."""
-
-    def __init__(self, world: World) -> None:
-        super().__init__(world)
-        self.timeouts: list[tuple[str, float]] = []
-
-    def pod_exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
-        self.timeouts.append((f"pod {pod} {argv[0]}", timeout))
-        return super().pod_exec(pod, argv, timeout)
-
-    def capture(
-        self,
-        node: str,
-        interface: str,
-        bpf_filter: str,
-        traffic: Callable[[], T],
-        out: Path,
-        count: int | None = None,
-        timeout: float = 10.0,
-    ) -> tuple[Path, T]:
-        self.timeouts.append((f"capture {interface}", timeout))
-        return super().capture(node, interface, bpf_filter, traffic, out, count, timeout)
-
-
 def _timeouts(world_name: str, check_id: str, tmp_path: Path) -> list[tuple[str, float]]:
     from verify import catalogue  # noqa: PLC0415
 
@@ -184,12 +147,12 @@ def _timeouts(world_name: str, check_id: str, tmp_path: Path) -> list[tuple[str,
 
 def test_captures_wait_10s_the_intranode_wire_15s_and_a_ping_30s(tmp_path: Path) -> None:
     assert _timeouts("overlay", "overlay.capture", tmp_path) == [
-        ("capture eth0", 10.0),
+        ("capture replica-worker eth0", 10.0),
         ("pod pod-a ping", 30),
     ]
     assert _timeouts("overlay", "intranode.path", tmp_path) == [
-        ("capture eth0", 15.0),
-        ("capture cilium_vxlan", 10.0),
+        ("capture replica-worker eth0", 15.0),
+        ("capture replica-worker cilium_vxlan", 10.0),
         ("pod pod-a ping", 30),
     ]
 
