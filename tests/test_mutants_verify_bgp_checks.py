@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fakeprobe import World, forget_pod_cidr, judge, load_world
+from fakeprobe import Answer, World, forget_pod_cidr, judge, load_world
 from mutantsupport import TimedProbe, capture_filter
 
 from verify import catalogue, parsers
@@ -248,3 +249,24 @@ def test_every_route_to_the_prefix_counts_whatever_its_form() -> None:
 
 def test_a_nexthop_object_that_is_not_a_list_holds_no_gateway() -> None:
     assert kernel_nexthops('[{"nhid": 7}]', lambda nhid: '{"id": 7, "gateway": "172.31.5.2"}') == []
+
+
+def test_nexthop_objects_the_kernel_route_points_at_are_kept_as_evidence(tmp_path: Path) -> None:
+    """With nexthop_compat_mode=0 the route shows only `nhid`: each object read is evidence."""
+    world = load_world("bgp")
+    gateways = kernel_nexthops(world.node("rtr", "ip", "-j", "route", "show", VIP).stdout)
+    world.node("rtr", "ip", "-j", "route", "show", VIP).json = [{"dst": "10.99.0.1", "nhid": 40}]
+    objects = {40: [{"id": 40, "group": [{"id": 41 + i} for i in range(len(gateways))]}]}
+    objects |= {41 + i: [{"id": 41 + i, "gateway": gw}] for i, gw in enumerate(gateways)}
+
+    def nexthop(key: tuple[str, str, tuple[str, ...]]) -> Answer | None:
+        call, target, argv = key
+        if (call, target) != ("node", "rtr") or argv[:5] != ("ip", "-j", "nexthop", "show", "id"):
+            return None
+        return Answer(0, json.dumps(objects[int(argv[5])]))
+
+    world.respond(nexthop)
+    verdict = judge(world, "bgp.ecmp", tmp_path)
+    assert verdict.passed and len(gateways) == 3
+    ids = [40, *range(41, 41 + len(gateways))]
+    assert [e.label for e in verdict.evidence][2:] == [f"nexthop object {i} on rtr" for i in ids]
