@@ -221,7 +221,9 @@ def run_module(
     if not statuses:
         raise SystemExit(f"mutmut reported no mutants for {module}:\n{results.stdout}{results.stderr}")
     listed = {
-        n for n in load_equivalent(EQUIVALENT_FILE.read_text()) if n.startswith(module_prefix(module) + ".")
+        n
+        for n in load_equivalent(EQUIVALENT_FILE.read_text())
+        if n.startswith(module_prefix(module) + ".") and (not only or n in statuses)
     }
     score = Score(module, statuses, listed, seconds)
     write_survivors(copy, mutmut, env, score)
