@@ -316,6 +316,34 @@ STATIC_ROUTE = {"node": "s-worker", "dest": "192.168.50.0/24", "via": "172.30.4.
                 "routing it away would cut off local pods",
             ],
         ),
+        (
+            {"mode": "overlay", "podCidrMaskSize": "x"},
+            ["podCidrMaskSize: expected a prefix length 16-28, got 'x'"],
+        ),
+        (
+            {"mode": "overlay", "podCidrMaskSize": 29},
+            ["podCidrMaskSize: 29 must be between the supernet's /16 (or 16) and 28, e.g. 24 or 27"],
+        ),
+        (
+            {"mode": "overlay", "podCidr": "10.8.0.0/14", "podCidrMaskSize": 15},
+            ["podCidrMaskSize: 15 must be between the supernet's /14 (or 16) and 28, e.g. 24 or 27"],
+        ),
+        (
+            # Unreadable: one issue, not also "conflicts with mode overlay".
+            {"mode": "overlay", "autoDirectNodeRoutes": "maybe"},
+            ["autoDirectNodeRoutes: expected true or false, got 'maybe'"],
+        ),
+        (
+            {"mode": "bgp", "bgp": {"vipCidr": "10.96.0.0/28"}},
+            [
+                "serviceCidr: 10.96.0.0/16 overlaps cilium-datapath-lab:bgp.vipCidr (10.96.0.0/28); keep kind's "
+                "10.96.0.0/16 or another disjoint range"
+            ],
+        ),
+        (
+            {"mode": "zzz", "underlaySubnet": "172.30.1.0/24", "podCidr": "10.10.0.0/16"},
+            ["mode: unknown mode 'zzz'; valid modes: overlay, geneve, native-auto, static, bgp"],
+        ),
     ],
 )
 def test_each_rule_says_what_is_wrong_and_what_to_use(raw: dict[str, Any], issues: list[str]) -> None:
@@ -329,10 +357,21 @@ def test_each_rule_says_what_is_wrong_and_what_to_use(raw: dict[str, Any], issue
         {"mode": "overlay", "underlaySubnet": "172.30.0.0/16"},
         {"mode": "overlay", "underlaySubnet": "172.30.1.0/28"},
         {"mode": "bgp", "bgp": {"routers": 4, "maximumPaths": 64}},
+        {"mode": "overlay", "autoDirectNodeRoutes": False},  # what the mode is anyway
+        {"mode": "native-auto", "podCidr": "10.8.0.0/14", "podCidrMaskSize": 16},
+        {"mode": "overlay", "podCidrMaskSize": 28},
+        {
+            "mode": "overlay",
+            "workers": 3,
+            "podCidr": "10.10.0.0/25",
+            "podCidrMaskSize": 27,
+        },  # 4 blocks, 4 nodes
+        {"mode": "overlay", "workers": 5, "underlaySubnet": "172.30.1.0/28"},  # room for 6 nodes, 6 nodes
+        {"mode": "overlay", "clusterName": "a" * 49},
     ],
 )
 def test_the_bounds_themselves_are_accepted(raw: dict[str, Any]) -> None:
-    parse_config(raw, "s")
+    assert parse_config(raw, "s").stack == "s"
 
 
 def test_verify_keeps_what_was_set_and_defaults_to_on_with_no_rerun() -> None:
