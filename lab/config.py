@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from lab.image_ref import ImageRef, ImageRefError, parse_image_ref
 from lab.modes import MODE_FACTS, Mode, ModeFacts
 
 PROJECT = "cilium-datapath-lab"
@@ -48,9 +49,6 @@ DEFAULT_VIP_CIDR = ipaddress.IPv4Network("10.99.0.0/28")
 MAX_CLUSTER_NAME = 63 - len("-control-plane")
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_PINNED_IMAGE = re.compile(
-    r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[0-9a-f]{64}$"
-)
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 _RERUN = re.compile(r"^[A-Za-z0-9._:-]{0,64}$")
 _AS_TRANS = 23456
@@ -112,7 +110,7 @@ class LabConfig:
     mode: Mode
     cluster_name: str
     workers: int
-    node_image: str
+    node_image: ImageRef
     cilium_version: str
     underlay: ipaddress.IPv4Network
     pod_cidr: ipaddress.IPv4Network
@@ -422,13 +420,11 @@ def _parse_workers(raw: Any) -> int:
     return workers
 
 
-def _parse_image(raw: Any) -> str:
-    image = str(raw).strip()
-    if not _PINNED_IMAGE.fullmatch(image):
-        raise _Invalid(
-            f"{image!r} is not pinned by digest; use repository:tag@sha256:<64 hex digits>, e.g. {DEFAULT_NODE_IMAGE}"
-        )
-    return image
+def _parse_image(raw: Any) -> ImageRef:
+    try:
+        return parse_image_ref(str(raw), DEFAULT_NODE_IMAGE)
+    except ImageRefError as exc:
+        raise _Invalid(str(exc)) from None
 
 
 def _parse_version(raw: Any) -> str:

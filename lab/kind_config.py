@@ -27,8 +27,8 @@ _ALLOW_CGROUP_V1 = yaml.safe_dump({"kind": "KubeletConfiguration", "failCgroupV1
 
 
 def kind_config(config: LabConfig) -> dict[str, Any]:
-    nodes = [{"role": "control-plane", "image": config.node_image}] + [
-        {"role": "worker", "image": config.node_image} for _ in range(config.workers)
+    nodes = [{"role": "control-plane", "image": config.node_image.ref}] + [
+        {"role": "worker", "image": config.node_image.ref} for _ in range(config.workers)
     ]
     doc: dict[str, Any] = {
         "kind": "Cluster",

@@ -425,6 +425,24 @@ PROXY_REFUSES = {
 }
 
 
+def check_node_image(config: LabConfig, run: Runner = _run) -> Finding:
+    """An image ID or `local:` tag must already be in the engine: kind would otherwise try a registry
+    (lab/image_ref.py); a pinned registry image is pulled by kind when missing, so that is only said."""
+    image = config.node_image
+    answer = ask(run, ("docker", "image", "inspect", "--format", "{{.Id}}", image.ref))
+    if answer.ok and answer.out.strip():
+        return Finding(True, f"node image {image.ref} is in the Docker engine ({answer.out.strip()[:19]})")
+    if not image.must_be_local:
+        return Finding(True, f"node image {image.ref} is not in the engine yet; kind will pull it by digest")
+    return Finding(
+        False,
+        f"{key('nodeImage')}: the {image.source.value} {image.ref} is not in the Docker engine "
+        f"({answer.detail}), and a local image is never pulled",
+        f"build it with `make images`, then set the reference it prints: "
+        f"pulumi config set {key('nodeImage')} local:<repository>:<tag> -s {config.stack}",
+    )
+
+
 def _truthy(value: str | None) -> bool:
     """As the Pulumi CLI reads a boolean variable: "1" or "true" in any case."""
     return value is not None and (value == "1" or value.lower() == "true")
@@ -570,6 +588,7 @@ def preflight(
             from lab.plan import plan  # noqa: PLC0415 (plan imports config; keep this module light)
 
             findings.append(check_underlay_free(config, plan(config).network_name, run))
+            findings.append(check_node_image(config, run))
     return findings
 
 

@@ -317,7 +317,7 @@ def test_defaults_follow_the_mode() -> None:
     assert (str(static.pod_cidr), static.pod_mask) == ("10.10.0.0/16", 27)
     assert overlay.underlay != static.underlay  # stacks coexist on one Docker host
     assert overlay.cluster_name == "overlay" and overlay.workers == 2
-    assert overlay.node_image == DEFAULT_NODE_IMAGE and overlay.cilium_version == DEFAULT_CILIUM_VERSION
+    assert overlay.node_image.ref == DEFAULT_NODE_IMAGE and overlay.cilium_version == DEFAULT_CILIUM_VERSION
     assert overlay.bgp is None and overlay.verify.enabled
 
 

@@ -21,7 +21,7 @@ def test_kind_config_shape(mode: str) -> None:
     assert net["podSubnet"] == str(config.pod_cidr)
     assert net["serviceSubnet"] == "10.96.0.0/16"
     assert [n["role"] for n in doc["nodes"]] == ["control-plane", "worker", "worker", "worker"]
-    assert {n["image"] for n in doc["nodes"]} == {config.node_image}
+    assert {n["image"] for n in doc["nodes"]} == {config.node_image.ref}
 
 
 @pytest.mark.parametrize("mode", ["overlay", "static", "native-auto"])
