@@ -4,10 +4,11 @@
 in images/kind-node/recipe.toml. Built output lives in
 `${XDG_CACHE_HOME:-~/.cache}/cilium-datapath-lab/images/<key>/` (bin/ the Kubernetes binaries,
 images/ the control-plane image tars, node-rootfs.tar the node's filesystem), where <key> hashes
-every file of images/kind-node/, this script, the capability filter the node runs and the Go
-version. The node image is imported into the Docker engine as `<repository>:<version>-<key>`. The
-discipline is lab/toolchain.py's, whose helpers this reuses: build in a temporary directory, rename
-it into place, stamp last; a stamped key is never rebuilt (only re-imported if the engine lost it).
+every file of images/kind-node/, this script, lab/buildcache.py, the capability filter the node runs
+and the Go version. The node image is imported into the Docker engine as
+`<repository>:<version>-<key>`; a stack runs it as `local:<that tag>` (lab/image_ref.py). The
+discipline is lab/buildcache.py's: build in a temporary directory, rename it into place, stamp
+last; a stamped key is never rebuilt (only re-imported if the engine lost it).
 Only the standard library is used: it runs before a venv.
 """
 
@@ -23,29 +24,22 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import toolchain
-from lab.toolchain import (
-    STAMP,
-    ToolchainError,
-    _locked,
-    _run,
-    built_dir,
-    cache_root,
-    go_command,
-    go_version,
-    recipe_key,
-)
+from lab import buildcache, toolchain
+from lab.buildcache import built_dir, locked, recipe_key
+from lab.toolchain import ToolchainError, _run, cache_root, go_command, go_version
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE_DIR = REPO / "images" / "kind-node"
 CAPFILTER = REPO / "engine" / "runc_capfilter.py"
+# The stack config key that selects the node image (lab/config.py's key("nodeImage"); this module
+# runs before the venv, so it cannot import lab.config).
+NODE_IMAGE_KEY = "cilium-datapath-lab:nodeImage"
 # registry/path:tag, each part a plain token: these names reach argv and containerd as they are.
 _REF = re.compile(r"^[a-z0-9][a-z0-9.-]*(/[a-z0-9][a-z0-9._-]*)+:[A-Za-z0-9][A-Za-z0-9._-]*$")
 _IMAGE_KEYS = frozenset({"name", "ref", "module_dir", "package", "version"})
@@ -384,7 +378,7 @@ def build(recipe_dir: Path = RECIPE_DIR, env: Mapping[str, str] | None = None) -
     key = image_key(recipe_dir, go_version(go))
     tag = node_tag(recipe, key)
     root = images_root(env)
-    with _locked(root):
+    with locked(root):
         done = built_dir(root, key)
         if done is None:
             done = _build_key(go, recipe, recipe_dir, key, root, env)
@@ -394,16 +388,16 @@ def build(recipe_dir: Path = RECIPE_DIR, env: Mapping[str, str] | None = None) -
             t0 = time.monotonic()
             image_id = docker_import(done / "node-rootfs.tar", tag, env)
             _say(f"imported {tag} ({image_id[:12]}) into the engine in {time.monotonic() - t0:.0f}s")
-        _say(f"node image: {tag}")
+        _say(
+            f"node image: {tag}; a stack runs it with: pulumi config set {NODE_IMAGE_KEY} local:{tag} -s <stack>"
+        )
         return done
 
 
 def _build_key(
     go: str, recipe: NodeRecipe, recipe_dir: Path, key: str, root: Path, env: Mapping[str, str]
 ) -> Path:
-    for stale in root.glob(".build-*"):  # left by a killed build; the lock says none is running
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=root))
+    tmp = buildcache.start(root, key)
     _say(f"building node image {key} in {tmp} ({go_version(go)})")
     bin_dir, images, work = tmp / "bin", tmp / "images", tmp / "work"
     for d in (bin_dir, images, work):
@@ -483,12 +477,7 @@ def _build_key(
         "seconds": round(time.monotonic() - started),
         "built": timings,
     }
-    (tmp / STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
-    tmp.chmod(0o755)
-    final = root / key
-    if final.exists():  # a directory without a stamp is not a build
-        shutil.rmtree(final)
-    tmp.rename(final)
+    final = buildcache.finish(tmp, root, key, stamp)
     _say(f"node image {key} built in {stamp['seconds']}s: {final}")
     return final
 

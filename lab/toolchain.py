@@ -4,6 +4,7 @@
 data in toolchain/recipe.toml. The result lives in
 `${XDG_CACHE_HOME:-~/.cache}/cilium-datapath-lab/toolchain/<key>/` (bin/ for PATH, pulumi-home/ for
 PULUMI_HOME with the providers installed as plugins), where <key> hashes every file of toolchain/,
+lab/buildcache.py (the build discipline, shared with the node image),
 this script and the Go version: while they are unchanged nothing is rebuilt. A build runs in a
 temporary directory renamed into place only after every binary is built and checked, so a killed
 build never leaves a half toolchain. Go's own module and build caches are shared between keys,
@@ -13,8 +14,6 @@ so a new key rebuilds only what changed. Only the standard library is used: it r
 from __future__ import annotations
 
 import argparse
-import fcntl
-import hashlib
 import json
 import os
 import re
@@ -22,17 +21,17 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab import buildcache
+from lab.buildcache import built_dir, locked, recipe_key
+
 REPO = Path(__file__).resolve().parent.parent
 RECIPE_DIR = REPO / "toolchain"
-STAMP = "stamp.json"
 BINARY_KEYS = frozenset(
     {
         "name",
@@ -154,19 +153,6 @@ def _tables(data: Mapping[str, object], key: str) -> list[dict[str, str]]:
 def load_recipe(recipe_dir: Path = RECIPE_DIR) -> Recipe:
     with (recipe_dir / "recipe.toml").open("rb") as fh:
         return parse_recipe(tomllib.load(fh))
-
-
-def recipe_key(recipe_dir: Path, script: Path, go_version: str) -> str:
-    """Hash of every recipe file (path and content), this script and the Go version."""
-    h = hashlib.sha256()
-    files = sorted(p for p in recipe_dir.rglob("*") if p.is_file())
-    for path in [*files, script]:
-        label = path.relative_to(recipe_dir).as_posix() if path.is_relative_to(recipe_dir) else path.name
-        data = path.read_bytes()
-        h.update(f"{label}\0{len(data)}\0".encode())
-        h.update(data)
-    h.update(go_version.encode())
-    return h.hexdigest()[:16]
 
 
 def cache_root(env: Mapping[str, str]) -> Path:
@@ -349,20 +335,6 @@ def toolchain_env(key_dir: Path, repo: Path, path: str) -> dict[str, str]:
     }
 
 
-@contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-def built_dir(root: Path, key: str) -> Path | None:
-    """The finished toolchain for this key, or None: only a directory with its stamp counts."""
-    key_dir = root / key
-    return key_dir if (key_dir / STAMP).is_file() else None
-
-
 def build(recipe_dir: Path = RECIPE_DIR, env: Mapping[str, str] | None = None) -> Path:
     """Build the toolchain of the current key (unless already built); return its directory."""
     env = dict(os.environ if env is None else env)
@@ -373,14 +345,12 @@ def build(recipe_dir: Path = RECIPE_DIR, env: Mapping[str, str] | None = None) -
         raise ToolchainError("the recipe and the Python packages disagree:\n  " + "\n  ".join(problems))
     key = recipe_key(recipe_dir, Path(__file__).resolve(), go_version(go))
     root = cache_root(env)
-    with _locked(root):
+    with locked(root):
         done = built_dir(root, key)
         if done is not None:
             _say(f"toolchain {key} is already built: {done}")
             return done
-        for stale in root.glob(".build-*"):  # left by a killed build; the lock says none is running
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=root))
+        tmp = buildcache.start(root, key)
         _say(f"building toolchain {key} in {tmp} ({go_version(go)})")
         bin_dir, home, work = tmp / "bin", tmp / "pulumi-home", tmp / "work"
         for d in (bin_dir, home, work):
@@ -414,12 +384,7 @@ def build(recipe_dir: Path = RECIPE_DIR, env: Mapping[str, str] | None = None) -
             "seconds": round(time.monotonic() - started),
             "built": timings,
         }
-        (tmp / STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
-        tmp.chmod(0o755)  # mkdtemp made it private; the toolchain is for every user
-        final = root / key
-        if final.exists():  # a directory without a stamp is not a toolchain
-            shutil.rmtree(final)
-        tmp.rename(final)
+        final = buildcache.finish(tmp, root, key, stamp)
         _say(f"toolchain {key} built in {stamp['seconds']}s: {final}")
         return final
 

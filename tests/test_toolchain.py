@@ -15,7 +15,6 @@ from lab.toolchain import (
     ModuleFile,
     Recipe,
     ToolchainError,
-    built_dir,
     installed_plugin_version,
     load_recipe,
     parse_recipe,
@@ -130,13 +129,6 @@ def test_pyproject_pins_reads_exact_pins(tmp_path: Path) -> None:
 def test_parse_recipe_rejects_bad_tables(table: dict[str, object], message: str) -> None:
     with pytest.raises(ToolchainError, match=message):
         parse_recipe({"binary": [table]})
-
-
-def test_only_a_stamped_directory_is_a_toolchain(tmp_path: Path) -> None:
-    (tmp_path / "abc" / "bin").mkdir(parents=True)
-    assert built_dir(tmp_path, "abc") is None
-    (tmp_path / "abc" / toolchain.STAMP).write_text("{}")
-    assert built_dir(tmp_path, "abc") == tmp_path / "abc"
 
 
 def test_env_puts_bin_first_and_keeps_the_engine_offline(tmp_path: Path) -> None:
