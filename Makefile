@@ -33,7 +33,16 @@ ifneq ($(LOCAL_DOCKER_HOST),)
 export DOCKER_HOST := $(LOCAL_DOCKER_HOST)
 endif
 
-.PHONY: venv test lint pytest preflight toolchain images stack up preview destroy bench mutation sweep clean help
+# The Cilium chart packed from the Go module (make chart, lab/chart.py): when it is built and no
+# CILIUM_CHART is given, the tests check the lab's Helm values against it.
+ifeq ($(CILIUM_CHART),)
+BUILT_CHART := $(shell $(PYTHON) -m lab.chart path 2>/dev/null)
+ifneq ($(BUILT_CHART),)
+export CILIUM_CHART := $(BUILT_CHART)
+endif
+endif
+
+.PHONY: venv test lint pytest preflight toolchain images chart stack up preview destroy bench mutation sweep clean help
 
 help:
 	@echo "make up STACK=<overlay|geneve|native-auto|static|bgp>   bring a lab up"
@@ -45,6 +54,7 @@ help:
 	@echo "make mutation [MODULES=lab/routes.py]   mutation score of the fast tier, per module (a benchmark)"
 	@echo "make toolchain           build the Pulumi CLI, language host, providers and kind (cached)"
 	@echo "make images              build the kind node image offline and import it into Docker (cached)"
+	@echo "make chart               pack the pinned Cilium Helm chart from the Go module proxy (cached)"
 
 venv: $(VENV)/.installed
 
@@ -78,6 +88,11 @@ toolchain:
 # imports it into the Docker engine if missing (lab/images.py; debootstrap needs root).
 images:
 	$(PYTHON) -m lab.images build
+
+# Packs the Cilium Helm chart of the pinned release from the github.com/cilium/cilium Go module into
+# ~/.cache/cilium-datapath-lab/charts/<key>/ (lab/chart.py): helm.cilium.io is not reachable here.
+chart:
+	$(PYTHON) -m lab.chart build
 
 $(CURDIR)/.pulumi-state:
 	mkdir -p $@

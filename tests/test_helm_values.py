@@ -115,14 +115,17 @@ def test_bgp_waits_for_its_crds() -> None:
 
 # --- Against the real chart, when one is given -------------------------------------------------
 # The chart's schema accepts unknown keys, so a misspelt key (`routingmode`) silently yields the
-# default tunnel mode. Point CILIUM_CHART at a released chart tarball (e.g. cilium-1.20.2.tgz from
-# helm.cilium.io) to check every key the lab sets exists in the chart and passes its schema.
+# default tunnel mode. CILIUM_CHART names a released chart tarball (cilium-1.20.2.tgz from
+# helm.cilium.io, or the one `make chart` packs from the Go module, which `make test` passes) to
+# check every key the lab sets exists in the chart and passes its schema.
 
 
 def _chart_files() -> tuple[dict[str, Any], dict[str, Any]]:
     chart = os.environ.get("CILIUM_CHART")
     if not chart or not Path(chart).is_file():
-        pytest.skip("set CILIUM_CHART=/path/to/cilium-X.Y.Z.tgz to check values against the real chart")
+        pytest.skip(
+            "run `make chart` (or set CILIUM_CHART=/path/to/cilium-X.Y.Z.tgz) to check values against the real chart"
+        )
     with tarfile.open(chart) as tar:
         defaults = yaml.safe_load(tar.extractfile("cilium/values.yaml").read())  # type: ignore[union-attr]
         schema = yaml.safe_load(tar.extractfile("cilium/values.schema.json").read())  # type: ignore[union-attr]
