@@ -150,7 +150,7 @@ def test_on_the_real_engine_a_local_tag_is_found_by_tag_and_by_id_and_a_moved_on
         pytest.skip("the kind node image is not built or not imported: run `make images`")
     image_id = images.engine_image_id(tag, os.environ)
     assert image_id is not None
-    for node_image in (f"local:{tag}", image_id):
+    for node_image in (f"local:{tag}", f"sha256:{image_id}"):
         assert preflight.check_node_image(_config(node_image)).ok, node_image
     gone = f"local:{tag}-not-built"
     finding = preflight.check_node_image(_config(gone))
