@@ -42,7 +42,7 @@ export CILIUM_CHART := $(BUILT_CHART)
 endif
 endif
 
-.PHONY: venv test lint pytest preflight toolchain images chart stack up preview destroy bench mutation sweep clean help
+.PHONY: venv test lint pytest preflight toolchain images chart cilium-images stack up preview destroy bench mutation sweep clean help
 
 help:
 	@echo "make up STACK=<overlay|geneve|native-auto|static|bgp>   bring a lab up"
@@ -55,6 +55,7 @@ help:
 	@echo "make toolchain           build the Pulumi CLI, language host, providers and kind (cached)"
 	@echo "make images              build the kind node image offline and import it into Docker (cached)"
 	@echo "make chart               pack the pinned Cilium Helm chart from the Go module proxy (cached)"
+	@echo "make cilium-images       build Cilium's agent, operator and tools from the Go module proxy (cached)"
 
 venv: $(VENV)/.installed
 
@@ -93,6 +94,12 @@ images:
 # ~/.cache/cilium-datapath-lab/charts/<key>/ (lab/chart.py): helm.cilium.io is not reachable here.
 chart:
 	$(PYTHON) -m lab.chart build
+
+# Builds Cilium's own binaries (agent, generic operator, cilium-dbg, cilium-health, CNI plugin, init
+# tools) of the pinned release from the Go module proxy into
+# ~/.cache/cilium-datapath-lab/cilium/<key>/bin/ (lab/cilium_images.py, images/cilium/recipe.toml).
+cilium-images:
+	$(PYTHON) -m lab.cilium_images build
 
 $(CURDIR)/.pulumi-state:
 	mkdir -p $@

@@ -1,0 +1,234 @@
+"""Cilium's own binaries built from the Go module proxy (lab/cilium_images.py): recipe validation,
+the -ldflags Cilium's Makefile.defs stamps, the cache key, the version check, the stand-in for the
+refused mcs-api module, and the built agent and operator when they are built."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab import chart, cilium_images
+from lab.cilium_images import CiliumBuildError, CiliumRecipe, parse_recipe
+from lab.toolchain import ToolchainError, go_command, go_version
+
+
+def _raw() -> dict[str, Any]:
+    with (cilium_images.RECIPE_DIR / "recipe.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def _recipe() -> CiliumRecipe:
+    return cilium_images.load_recipe()
+
+
+def test_the_shipped_recipe_builds_the_labs_cilium_release() -> None:
+    recipe = _recipe()
+    assert recipe.version == chart.CILIUM_VERSION  # the binaries and the chart are one release
+    names = [b.name for b in recipe.binaries]
+    assert {"cilium-agent", "cilium-operator-generic", "cilium-dbg", "cilium-health", "cilium-cni"} <= set(
+        names
+    )
+
+
+def test_the_generic_operator_gets_operator_makefiles_tag_on_top_of_the_common_ones() -> None:
+    recipe = _recipe()
+    by_name = {b.name: b for b in recipe.binaries}
+    assert (
+        cilium_images.build_tags(recipe, by_name["cilium-operator-generic"])
+        == "osusergo,ipam_provider_operator"
+    )
+    assert cilium_images.build_tags(recipe, by_name["cilium-agent"]) == "osusergo"
+
+
+def test_ldflags_stamp_the_version_as_makefile_defs_does() -> None:
+    recipe = _recipe()
+    assert cilium_images.version_string(recipe) == "1.20.2 v1.20.2 2026-09-15T20:03:11Z"
+    argv = cilium_images.build_argv("go", recipe, recipe.binaries[0], Path("/out/cilium-agent"))
+    assert argv[:3] == ["go", "build", "-trimpath"]
+    assert argv[-3:] == ["-o", "/out/cilium-agent", "github.com/cilium/cilium/daemon"]
+    ldflags = next(a for a in argv if a.startswith("-ldflags="))
+    assert ldflags == (
+        "-ldflags=-s -w "
+        "-X 'github.com/cilium/cilium/pkg/version.ciliumVersion=1.20.2 v1.20.2 2026-09-15T20:03:11Z' "
+        "-X github.com/cilium/cilium/pkg/envoy.requiredEnvoyVersionSHA=cbec91f666af0bf742da986d43832932dbb26b82"
+    )
+
+
+def _set(data: dict[str, Any], path: tuple[str | int, ...], value: object) -> dict[str, Any]:
+    out = copy.deepcopy(data)
+    target: Any = out
+    for part in path[:-1]:
+        target = target[part]
+    if value is _DELETE:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return out
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "names"),
+    [
+        (("cilium",), _DELETE, "[cilium]"),
+        (("cilium", "colour"), "red", "colour"),
+        (("cilium", "revision"), _DELETE, "revision"),
+        (("cilium", "version"), "v1.20.2", "version"),
+        (("cilium", "version"), "1.20", "version"),
+        (("cilium", "version"), 1.2, "version"),
+        (("cilium", "date"), "2026-09-15", "date"),
+        (("cilium", "envoy_sha"), "cbec91f", "envoy_sha"),
+        (("cilium", "module_dir"), "../elsewhere", "module_dir"),
+        (("cilium", "revision"), "v1.20.2; rm -rf /", "revision"),
+        (("cilium", "tags"), ["osusergo", "a b"], "tags"),
+        (("cilium", "tags"), "osusergo", "tags"),
+        (("binary",), [], "[[binary]]"),
+        (("binary", 0, "flavour"), "x", "flavour"),
+        (("binary", 0, "package"), _DELETE, "package"),
+        (("binary", 0, "package"), "github.com/evil/cilium/daemon", "package"),
+        (("binary", 0, "package"), "github.com/cilium/cilium/../x", "package"),
+        (("binary", 0, "name"), "cilium-dbg", "twice"),
+        (("binary", 0, "name"), "bin/../../x", "name"),
+        (("binary", 0, "tags"), ["ipam,x"], "tags"),
+        (("binary", 0, "version_argv"), ["--version", "$(id)"], "version_argv"),
+    ],
+)
+def test_a_bad_recipe_is_refused_naming_the_key(
+    path: tuple[str | int, ...], value: object, names: str
+) -> None:
+    with pytest.raises(CiliumBuildError, match=re.escape(names)):
+        parse_recipe(_set(_raw(), path, value))
+
+
+def _recipe_copy(tmp_path: Path) -> Path:
+    dest = tmp_path / "cilium"
+    shutil.copytree(cilium_images.RECIPE_DIR, dest)
+    return dest
+
+
+def test_the_wrapper_must_require_the_recipes_release(tmp_path: Path) -> None:
+    recipe_dir = _recipe_copy(tmp_path)
+    go_mod = recipe_dir / "wrapper" / "go.mod"
+    assert cilium_images.wrapper_requires(go_mod) == "v1.20.2"
+    go_mod.write_text(
+        go_mod.read_text().replace("github.com/cilium/cilium v1.20.2", "github.com/cilium/cilium v1.20.1")
+    )
+    with pytest.raises(
+        CiliumBuildError, match=r"recipe version 1\.20\.2 but wrapper/go\.mod requires .* v1\.20\.1"
+    ):
+        cilium_images.load_recipe(recipe_dir)
+
+
+def test_the_key_follows_every_recipe_file_and_the_go_version(tmp_path: Path) -> None:
+    recipe_dir = _recipe_copy(tmp_path)
+    key = cilium_images.cilium_key(recipe_dir, "go version go1.26.8 linux/amd64")
+    assert key == cilium_images.cilium_key(recipe_dir, "go version go1.26.8 linux/amd64")
+    assert key != cilium_images.cilium_key(recipe_dir, "go version go1.26.9 linux/amd64")
+    for changed in ("recipe.toml", "wrapper/go.sum", "mcs-api-controllers/annotations.go"):
+        before = cilium_images.cilium_key(recipe_dir, "go")
+        (recipe_dir / changed).write_text((recipe_dir / changed).read_text() + "\n")
+        assert cilium_images.cilium_key(recipe_dir, "go") != before, changed
+
+
+def _fake_binary(tmp_path: Path, prints: str) -> Path:
+    path = tmp_path / "fake"
+    path.write_text(f"#!/bin/sh\necho '{prints}' >&2\nexit 1\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_the_version_check_wants_the_stamped_version_on_either_stream(tmp_path: Path) -> None:
+    recipe = _recipe()
+    agent = recipe.binaries[0]
+    good = _fake_binary(
+        tmp_path, "cilium-agent 1.20.2 v1.20.2 2026-09-15T20:03:11Z go version go1.26.8 linux/amd64"
+    )
+    cilium_images.check_version(recipe, agent, good, os.environ)
+    bad = _fake_binary(
+        tmp_path, "cilium-agent 1.20.1 v1.20.1 2026-09-15T20:03:11Z go version go1.26.8 linux/amd64"
+    )
+    with pytest.raises(
+        CiliumBuildError, match=re.escape("cilium-agent --version does not report '1.20.2 v1.20.2")
+    ):
+        cilium_images.check_version(recipe, agent, bad, os.environ)
+
+
+def _cilium_module() -> Path | None:
+    """The pinned Cilium module in Go's module cache, if some build already downloaded it."""
+    try:
+        cache = subprocess.run(
+            [go_command(), "env", "GOMODCACHE"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (ToolchainError, subprocess.CalledProcessError):
+        return None
+    found = Path(cache) / f"github.com/cilium/cilium@v{chart.CILIUM_VERSION}"
+    return found if found.is_dir() else None
+
+
+_MCS_IMPORT = re.compile(r'^\s*(\w+)\s+"sigs\.k8s\.io/mcs-api/controllers"', re.MULTILINE)
+
+
+def test_the_mcs_api_stand_in_defines_exactly_what_cilium_uses_with_ciliums_value() -> None:
+    module = _cilium_module()
+    if module is None:
+        pytest.skip("the Cilium module is not in Go's module cache: run `make cilium-images` or `make chart`")
+    used: set[str] = set()
+    for source in module.rglob("*.go"):
+        if source.name.endswith("_test.go"):
+            continue
+        text = source.read_text(errors="replace")
+        for alias in _MCS_IMPORT.findall(text):
+            used |= set(re.findall(rf"\b{alias}\.(\w+)", text))
+    stand_in = (cilium_images.RECIPE_DIR / "mcs-api-controllers" / "annotations.go").read_text()
+    defined = dict(re.findall(r'^const (\w+) = "([^"]+)"$', stand_in, re.MULTILINE))
+    assert used == set(defined) == {"DerivedServiceAnnotation"}
+    docs = (module / "Documentation" / "network" / "clustermesh" / "mcsapi.rst").read_text()
+    assert f"the annotation ``{defined['DerivedServiceAnnotation']}`` on ServiceImport" in docs
+
+
+def _built_bin() -> Path | None:
+    try:
+        found = cilium_images.current_dir(os.environ)
+    except ToolchainError:
+        return None
+    return found / "bin" if found is not None else None
+
+
+@pytest.mark.parametrize(
+    ("name", "argv"), [("cilium-agent", ["--version"]), ("cilium-operator-generic", ["--version"])]
+)
+def test_the_built_binaries_report_the_pinned_release(name: str, argv: list[str]) -> None:
+    bin_dir = _built_bin()
+    if bin_dir is None:
+        pytest.skip("Cilium's binaries are not built: run `make cilium-images`")
+    for binary in _recipe().binaries:
+        assert os.access(bin_dir / binary.name, os.X_OK), binary.name
+    out = subprocess.run(
+        [str(bin_dir / name), *argv], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert f"{name} 1.20.2 v1.20.2 2026-09-15T20:03:11Z go version " in out.stdout + out.stderr
+
+
+def test_dir_says_how_to_build_when_nothing_is_built(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    try:
+        go_version(go_command())
+    except ToolchainError:
+        pytest.skip("no Go toolchain: the key hashes `go version`")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cilium_images.main(["dir"]) == 1
+    assert "run `make cilium-images`" in capsys.readouterr().err
+    assert cilium_images.main(["key"]) == 0
+    assert re.fullmatch(r"[0-9a-f]{16}\n", capsys.readouterr().out)
