@@ -85,6 +85,8 @@ class KindCluster(pulumi.ComponentResource):
                 "LAB_CLUSTER": config.cluster_name,
                 "LAB_NETWORK": plan.network_name,
                 "LAB_KUBECONFIG": kubeconfig_file,
+                # Only for an image built on this host: the script checks the engine has it.
+                **({"LAB_LOCAL_IMAGE": config.node_image.ref} if config.node_image.must_be_local else {}),
             },
             triggers=[
                 config.mode.value,

@@ -5,7 +5,8 @@ the same bytes. An image built on this machine (`make images`) has no registry d
 named in one of two ways the lab can hold to account just as well:
 
 - its image ID, `sha256:<64 hex>`: the content hash of the image's config, which the engine
-  either has or has not;
+  either has or has not. It names one import: `docker import` stamps a creation time, so an
+  image re-imported after the engine lost it gets a new ID, and `local:` is the stable form;
 - `local:<repository>:<tag>`: a tag in the local engine. A tag alone could be moved, so the
   `local:` prefix says on purpose "never pulled", and the preflight checks that the engine holds
   it (lab/preflight.py) before any resource is created.

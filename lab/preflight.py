@@ -25,6 +25,7 @@ from typing import Any
 
 from lab import cgroups
 from lab.config import LabConfig, LabConfigError, key
+from lab.image_ref import ImageSource
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -433,13 +434,25 @@ def check_node_image(config: LabConfig, run: Runner = _run) -> Finding:
     if answer.ok and answer.out.strip():
         return Finding(True, f"node image {image.ref} is in the Docker engine ({answer.out.strip()[:19]})")
     if not image.must_be_local:
-        return Finding(True, f"node image {image.ref} is not in the engine yet; kind will pull it by digest")
+        return Finding(
+            False,
+            f"node image {image.ref} is not in the Docker engine yet; kind will pull it by digest, "
+            "which needs its registry",
+            f"where no registry can be reached, build one here with `make images` and set the reference "
+            f"it prints: pulumi config set {key('nodeImage')} local:<repository>:<tag> -s {config.stack}",
+            required=False,
+        )
+    rebuilt = (
+        " (an image ID names one import: after a re-import use the local: tag)"
+        if (image.source is ImageSource.IMAGE_ID)
+        else ""
+    )
     return Finding(
         False,
         f"{key('nodeImage')}: the {image.source.value} {image.ref} is not in the Docker engine "
         f"({answer.detail}), and a local image is never pulled",
         f"build it with `make images`, then set the reference it prints: "
-        f"pulumi config set {key('nodeImage')} local:<repository>:<tag> -s {config.stack}",
+        f"pulumi config set {key('nodeImage')} local:<repository>:<tag> -s {config.stack}{rebuilt}",
     )
 
 

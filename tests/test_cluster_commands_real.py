@@ -9,8 +9,10 @@ docker.Network inputs, then each command.local.Command's `create` (or `delete`) 
 stdin and environment, through its interpreter, in a working directory of its own, as
 pulumi-command runs them. The Pulumi engine's part (ordering, state, diffs) is proven by the mock
 tests; this proves the part they cannot: that those inputs make a real cluster with the planned
-addresses, and that the delete path leaves nothing. Skips without the engine, kind or the built
-node image (`make dockerd`, `make toolchain`, `make images`); about a minute here.
+addresses, and that the delete path leaves nothing. It runs as one scenario, since each step needs
+the cluster the one before left, under a stack name of its own, so the lab's labels find only
+what this test made, never a lab someone has up. Skips without the engine, kind or the built
+node image (`make dockerd`, `make toolchain`, `make images`); about two minutes here.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ from lab.preflight import check_underlay_free
 
 COMMAND = "command:local:Command"
 NETWORK = "docker:index/network:Network"
-STACK = "static"  # a mode with planned /27 pod CIDRs, which kube-controller-manager would never pick
-UNDERLAY = "172.30.201.0/24"  # away from the five stacks' defaults, so a lab left up is not touched
+MODE_STACK = "static"  # its stack file; a mode with planned /27 pod CIDRs, which kube-controller-manager would never pick
+UNDERLAY = "172.30.201.0/24"  # away from the five stacks' defaults
+# The docker.Network inputs create_network knows how to carry out; any other input fails the test.
+NETWORK_INPUTS = {"name", "driver", "ipamConfigs", "options", "labels"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Layer:
 
     evaluation: Evaluation
     plan: AddressPlan
+    stack: str
     cluster: str
     workdir: Path
 
@@ -55,10 +60,14 @@ class Layer:
     def network(self) -> Registration:
         return self.evaluation.one(NETWORK, "-network")
 
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "artifacts" / self.stack / "kubeconfig"
+
 
 def _raw_config(cluster: str, tag: str) -> dict[str, Any]:
     return with_project_keys(
-        stack_config(STACK),
+        stack_config(MODE_STACK),
         clusterName=cluster,
         workers=1,
         nodeImage=f"local:{tag}",
@@ -102,6 +111,9 @@ def run_command(layer: Layer, reg: Registration, field: str = "create") -> subpr
 def create_network(reg: Registration) -> None:
     """The docker.Network resource's inputs, as `docker network create` arguments."""
     i = reg.inputs
+    assert set(i) == NETWORK_INPUTS, (
+        f"docker.Network inputs this test does not carry out: {set(i) ^ NETWORK_INPUTS}"
+    )
     (ipam,) = i["ipamConfigs"]
     argv = ["docker", "network", "create", "--driver", i["driver"], "--subnet", ipam["subnet"]]
     argv += ["--gateway", ipam["gateway"], "--ip-range", ipam["ipRange"]]
@@ -110,6 +122,12 @@ def create_network(reg: Registration) -> None:
     for label in i["labels"]:
         argv += ["--label", f"{label['label']}={label['value']}"]
     subprocess.run([*argv, i["name"]], capture_output=True, text=True, check=True)
+
+
+def remove_network(layer: Layer) -> None:
+    subprocess.run(
+        ["docker", "network", "rm", layer.network().inputs["name"]], capture_output=True, check=True
+    )
 
 
 def _kubectl(layer: Layer, *args: str) -> str:
@@ -124,36 +142,36 @@ def _kubectl(layer: Layer, *args: str) -> str:
     return subprocess.run([*argv, *args], capture_output=True, text=True, check=True).stdout
 
 
-def _teardown(layer: Layer) -> None:
-    """Whatever a failed test left: by the lab's own labels and kind's, as `make clean` does."""
-    found = cleanup.find(STACK, layer.cluster)
-    cleanup.remove(found)
+def _nothing_left(layer: Layer) -> None:
+    left = cleanup.find(layer.stack, layer.cluster)
+    assert (left.kind_clusters, left.containers, left.networks) == ([], [], []), f"left behind: {left}"
 
 
-@pytest.fixture(scope="module")
-def layer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layer]:
+@pytest.fixture
+def layer(tmp_path: Path) -> Iterator[Layer]:
     tag = _needs_the_real_supply()
     cluster = f"cdl-real-{os.getpid()}"
+    stack = f"cluster-commands-{os.getpid()}"
     raw = _raw_config(cluster, tag)
     prefix = key("")
-    config = parse_config({k[len(prefix) :]: v for k, v in raw.items() if k.startswith(prefix)}, STACK)
+    config = parse_config({k[len(prefix) :]: v for k, v in raw.items() if k.startswith(prefix)}, stack)
     free = check_underlay_free(config, plan(config).network_name)
     if not free.ok:
         pytest.skip(f"{UNDERLAY} is taken on this engine: {free.what}")
-    made = Layer(evaluate(STACK, raw), plan(config), cluster, tmp_path_factory.mktemp("program"))
+    made = Layer(evaluate(stack, raw), plan(config), stack, cluster, tmp_path)
     try:
         yield made
-    finally:
-        _teardown(made)
-    left = cleanup.find(STACK, cluster)
-    assert not (left.kind_clusters or left.containers or left.networks), f"left behind: {left}"
+    finally:  # whatever a failed step left, found by this stack's labels and kind's, as `make clean` does
+        cleanup.remove(cleanup.find(stack, cluster))
+    _nothing_left(made)
 
 
-def test_up_creates_the_cluster_with_every_planned_address(layer: Layer) -> None:
+def up(layer: Layer) -> None:
+    """Network, cluster, node IPs, pod CIDRs, kubeconfig: every planned address, for real."""
     create_network(layer.network())
     created = run_command(layer, layer.command("cluster"))
     assert created.returncode == 0, created.stderr[-4000:]
-    assert (layer.workdir / "artifacts" / STACK / "kubeconfig").is_file()
+    assert layer.kubeconfig.is_file()
 
     # The stack output nodeIps: every planned node, inside the lab network's node range.
     nodes = run_command(layer, layer.command("nodes"))
@@ -184,48 +202,41 @@ def test_up_creates_the_cluster_with_every_planned_address(layer: Layer) -> None
     )  # only stdout, which the program keeps secret
 
 
-def test_pod_cidrs_again_is_a_no_op_and_a_moved_cidr_is_refused(layer: Layer) -> None:
+def test_the_cluster_layer_up_again_and_every_destroy_path(layer: Layer) -> None:
+    up(layer)
+
+    # pod-cidrs again is a no-op, and a pod CIDR moved in the plan is refused as immutable.
     again = run_command(layer, layer.command("pod-cidrs"))
     assert again.returncode == 0 and "(already set)" in again.stderr, again.stderr
     moved = layer.command("pod-cidrs")
-    first = layer.plan.nodes[0].name
-    env = {**moved.inputs["environment"], "LAB_POD_CIDRS": f"{first}=10.10.9.0/27"}
+    env = {**moved.inputs["environment"], "LAB_POD_CIDRS": f"{layer.plan.nodes[0].name}=10.10.9.0/27"}
     refused = run_command(layer, dataclasses.replace(moved, inputs={**moved.inputs, "environment": env}))
     assert refused.returncode == 1
     assert "podCIDR is immutable" in refused.stderr and "fix: replace the cluster" in refused.stderr
 
-
-def test_up_with_the_cluster_already_outside_the_state_fails_with_the_fix(layer: Layer) -> None:
-    again = run_command(layer, layer.command("cluster"))
-    assert again.returncode == 1
-    assert f"a kind cluster named {layer.cluster} already exists outside this stack's state" in again.stderr
-    assert f"fix: kind delete cluster --name {layer.cluster}" in again.stderr
-    # ... and the existing cluster is untouched.
+    # up with a cluster of that name outside the state: the script's message and fix, cluster untouched.
+    twice = run_command(layer, layer.command("cluster"))
+    assert twice.returncode == 1
+    assert f"a kind cluster named {layer.cluster} already exists outside this stack's state" in twice.stderr
+    assert f"fix: kind delete cluster --name {layer.cluster}" in twice.stderr
     assert len(json.loads(_kubectl(layer, "get", "nodes", "-o", "json"))["items"]) == len(layer.plan.nodes)
 
-
-def test_destroy_after_kind_delete_by_hand_succeeds_and_leaves_nothing(layer: Layer) -> None:
+    # destroy after `kind delete cluster` by hand.
     subprocess.run(["kind", "delete", "cluster", "--name", layer.cluster], capture_output=True, check=True)
     deleted = run_command(layer, layer.command("cluster"), "delete")
     assert deleted.returncode == 0, deleted.stderr
     assert f"kind cluster {layer.cluster} is already gone" in deleted.stderr
-    assert not (layer.workdir / "artifacts" / STACK / "kubeconfig").exists()
-    subprocess.run(
-        ["docker", "network", "rm", layer.network().inputs["name"]], capture_output=True, check=True
-    )
-    left = cleanup.find(STACK, layer.cluster)
-    assert (left.kind_clusters, left.containers, left.networks) == ([], [], [])
+    assert not layer.kubeconfig.exists()
+    remove_network(layer)
+    _nothing_left(layer)
 
-
-def test_destroy_of_a_live_cluster_deletes_it(layer: Layer) -> None:
+    # destroy of a live cluster.
     create_network(layer.network())
     assert run_command(layer, layer.command("cluster")).returncode == 0
     deleted = run_command(layer, layer.command("cluster"), "delete")
     assert deleted.returncode == 0 and f"deleting kind cluster {layer.cluster}" in deleted.stderr, (
         deleted.stderr
     )
-    subprocess.run(
-        ["docker", "network", "rm", layer.network().inputs["name"]], capture_output=True, check=True
-    )
-    left = cleanup.find(STACK, layer.cluster)
-    assert (left.kind_clusters, left.containers, left.networks) == ([], [], [])
+    assert not layer.kubeconfig.exists()
+    remove_network(layer)
+    _nothing_left(layer)

@@ -8,11 +8,13 @@ import subprocess
 from collections.abc import Sequence
 
 import pytest
+from mockstack import evaluate, stack_config, with_project_keys
 
 from lab import images, preflight
-from lab.config import DEFAULT_NODE_IMAGE, LabConfigError, key, parse_config
+from lab.config import DEFAULT_NODE_IMAGE, LabConfig, LabConfigError, key, parse_config
 from lab.image_ref import ImageRefError, ImageSource, parse_image_ref
 from lab.kind_config import kind_config
+from lab.toolchain import ToolchainError
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 LOCAL = "cdl/kind-node:v1.36.1-bcbfcf1be939285d"
@@ -87,7 +89,7 @@ def _engine(code: int, out: str, err: str = "") -> preflight.Runner:
     return run
 
 
-def _config(node_image: str) -> preflight.LabConfig:
+def _config(node_image: str) -> LabConfig:
     return parse_config({"mode": "overlay", "nodeImage": node_image}, "overlay")
 
 
@@ -112,9 +114,16 @@ def test_a_local_image_the_engine_lacks_fails_with_the_key_and_fix(
     assert "make images" in finding.fix and f"pulumi config set {key('nodeImage')}" in finding.fix
 
 
-def test_a_missing_registry_image_is_pulled_by_kind() -> None:
+def test_a_missing_registry_image_is_a_warning_that_points_to_the_offline_image() -> None:
     finding = preflight.check_node_image(_config(DEFAULT_NODE_IMAGE), _engine(1, "", "No such image"))
-    assert finding.ok and "kind will pull it by digest" in finding.what
+    assert not finding.ok and not finding.required
+    assert "kind will pull it by digest" in finding.what and "make images" in finding.fix
+
+
+def test_a_missing_image_id_says_the_id_names_one_import() -> None:
+    by_id = preflight.check_node_image(_config(DIGEST), _engine(1, "", "No such image"))
+    by_tag = preflight.check_node_image(_config(f"local:{LOCAL}"), _engine(1, "", "No such image"))
+    assert "an image ID names one import" in by_id.fix and "image ID" not in by_tag.fix
 
 
 def test_the_stack_preflight_asks_about_the_node_image() -> None:
@@ -144,7 +153,7 @@ def test_on_the_real_engine_a_local_tag_is_found_by_tag_and_by_id_and_a_moved_on
         pytest.skip("no Docker engine reachable: run `make dockerd`")
     try:
         tag = images.current_tag(os.environ)
-    except images.ToolchainError as exc:
+    except ToolchainError as exc:
         pytest.skip(f"cannot look up the node image: {exc}")
     if tag is None or images.engine_image_id(tag, os.environ) is None:
         pytest.skip("the kind node image is not built or not imported: run `make images`")
@@ -155,3 +164,13 @@ def test_on_the_real_engine_a_local_tag_is_found_by_tag_and_by_id_and_a_moved_on
     gone = f"local:{tag}-not-built"
     finding = preflight.check_node_image(_config(gone))
     assert not finding.ok and "No such image" in finding.what
+
+
+@pytest.mark.parametrize(
+    ("node_image", "local"),
+    [(f"local:{LOCAL}", LOCAL), (DIGEST, DIGEST), (DEFAULT_NODE_IMAGE, None)],
+)
+def test_the_cluster_command_names_a_local_image_for_its_script(node_image: str, local: str | None) -> None:
+    raw = with_project_keys(stack_config("overlay"), nodeImage=node_image)
+    env = evaluate("overlay", raw).one("command:local:Command", "-cluster").inputs["environment"]
+    assert env.get("LAB_LOCAL_IMAGE") == local

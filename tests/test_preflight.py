@@ -26,6 +26,7 @@ HEALTHY = {
     "kind version": (0, "kind v0.32.0 go1.24.4 linux/amd64\n", ""),
     "pulumi version": (0, "v3.272.0\n", ""),
     "kubectl version": (0, "Client Version: v1.36.1\nKustomize Version: v5.7.1\n", ""),
+    "docker image": (0, "sha256:" + "ab" * 32 + "\n", ""),  # the node image is in the engine
 }
 
 

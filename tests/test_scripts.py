@@ -29,6 +29,11 @@ esac
 
 FAKE_DOCKER = """#!/bin/bash
 echo "docker $*" >> "$FAKE_LOG"
+# docker image inspect -- <ref>: present when listed in $FAKE_STATE/images
+if [ "$1 $2" = "image inspect" ]; then
+  grep -qxF -- "$4" "$FAKE_STATE/images" 2>/dev/null
+  exit
+fi
 # docker exec -- <container> kubectl --kubeconfig F get node N -o jsonpath=... | patch node N ...
 if [ "$1" = exec ]; then
   shift 2; shift 4
@@ -93,6 +98,35 @@ def test_create_uses_the_lab_network_and_a_lab_kubeconfig(fakes: dict[str, str],
     assert (state / "network").read_text().strip() == "cdl-lab-overlay"
     assert (state / "kind-config.yaml").read_text() == "kind: Cluster\n"
     assert (tmp_path / "artifacts" / "overlay").is_dir()
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_create_checks_a_local_node_image_before_kind(
+    fakes: dict[str, str], tmp_path: Path, present: bool
+) -> None:
+    ref = "cdl/kind-node:v1.36.1-abc"
+    Path(fakes["FAKE_STATE"], "images").write_text(f"{ref}\n" if present else "other:1\n")
+    env = {**fakes, "LAB_CLUSTER": "lab", "LAB_NETWORK": "n", "LAB_KUBECONFIG": "k", "LAB_LOCAL_IMAGE": ref}
+    result = run("kind/create", env, tmp_path, stdin="kind: Cluster\n")
+    assert f"docker image inspect -- {ref}" in calls(env)
+    created = any(c.startswith("kind create") for c in calls(env))
+    if present:
+        assert result.returncode == 0 and created, result.stderr
+    else:
+        assert result.returncode == 1 and not created
+        assert (
+            f"the node image {ref} (cilium-datapath-lab:nodeImage) is not in the Docker engine"
+            in result.stderr
+        )
+        assert "fix: make images" in result.stderr
+
+
+def test_create_asks_nothing_of_the_engine_for_a_registry_image(
+    fakes: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**fakes, "LAB_CLUSTER": "lab", "LAB_NETWORK": "n", "LAB_KUBECONFIG": "k"}
+    assert run("kind/create", env, tmp_path, stdin="kind: Cluster\n").returncode == 0
+    assert not any(c.startswith("docker image") for c in calls(env))
 
 
 def test_create_refuses_to_adopt_an_existing_cluster(fakes: dict[str, str], tmp_path: Path) -> None:

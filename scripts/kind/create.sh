@@ -1,5 +1,6 @@
 # Create the lab's kind cluster on the lab's own Docker network.
-# Environment: LAB_CLUSTER, LAB_NETWORK, LAB_KUBECONFIG. The kind config arrives on stdin.
+# Environment: LAB_CLUSTER, LAB_NETWORK, LAB_KUBECONFIG, and LAB_LOCAL_IMAGE for a node image
+# built on this host. The kind config arrives on stdin.
 # Run by pulumi-command with bash -c; every value comes from the environment, never from
 # text spliced into this script.
 set -euo pipefail
@@ -9,6 +10,14 @@ clusters=$(kind get clusters 2>/dev/null || true)
 if grep -qxF -- "$LAB_CLUSTER" <<< "$clusters"; then
   echo "a kind cluster named $LAB_CLUSTER already exists outside this stack's state." >&2
   echo "fix: kind delete cluster --name $LAB_CLUSTER   (or pick another cilium-datapath-lab:clusterName)" >&2
+  exit 1
+fi
+
+# A node image built on this host (nodeImage local:<tag> or an image ID) is never pulled: say so
+# here, naming the key, rather than let kind look for it in a registry.
+if [ -n "${LAB_LOCAL_IMAGE:-}" ] && ! docker image inspect -- "$LAB_LOCAL_IMAGE" >/dev/null 2>&1; then
+  echo "the node image $LAB_LOCAL_IMAGE (cilium-datapath-lab:nodeImage) is not in the Docker engine, and a local image is never pulled." >&2
+  echo "fix: make images, then set cilium-datapath-lab:nodeImage to the local:<tag> it prints" >&2
   exit 1
 fi
 
