@@ -156,10 +156,13 @@ def module_dir(go: str, version: str, env: Mapping[str, str]) -> Path:
     """The Cilium module of `version` in the Go module cache, downloaded from the proxy if absent."""
     with tempfile.TemporaryDirectory(prefix="cdl-chart-") as cwd:  # outside any go.mod
         out = _run([go, "mod", "download", "-json", f"{MODULE}@v{version}"], Path(cwd), env)
-    answer = json.loads(out)
-    if answer.get("Error") or not answer.get("Dir"):
-        raise ChartError(f"the Go module proxy did not give {MODULE}@v{version}: {answer.get('Error')}")
-    return Path(answer["Dir"])
+    try:
+        directory = json.loads(out)["Dir"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ChartError(
+            f"`go mod download` of {MODULE}@v{version} printed no module directory: {out[:200]!r}"
+        ) from exc
+    return Path(directory)
 
 
 def tarball(done: Path, version: str) -> Path:

@@ -30,7 +30,7 @@ def test_start_clears_killed_builds_and_keeps_finished_ones(tmp_path: Path) -> N
     assert built_dir(tmp_path, "done") is not None
 
 
-def test_finish_stamps_last_and_replaces_an_unstamped_leftover(tmp_path: Path) -> None:
+def test_finish_stamps_and_replaces_an_unstamped_leftover(tmp_path: Path) -> None:
     tmp = start(tmp_path, "k")
     (tmp / "bin").mkdir()
     leftover = tmp_path / "k"

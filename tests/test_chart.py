@@ -128,3 +128,11 @@ def test_the_built_chart_is_cilium_at_the_pinned_release() -> None:
         assert chart_yaml is not None
         assert chart_version(chart_yaml.read().decode()) == DEFAULT_CILIUM_VERSION
         assert "cilium/templates/cilium-agent/daemonset.yaml" in tar.getnames()
+
+
+def test_a_go_that_prints_no_module_directory_is_a_chart_error(tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    go.write_text("#!/bin/sh\necho 'not json'\n")
+    go.chmod(0o755)
+    with pytest.raises(ChartError, match="printed no module directory"):
+        chart.module_dir(str(go), "1.20.2", dict(os.environ))

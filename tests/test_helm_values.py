@@ -122,7 +122,9 @@ def test_bgp_waits_for_its_crds() -> None:
 
 def _chart_files() -> tuple[dict[str, Any], dict[str, Any]]:
     chart = os.environ.get("CILIUM_CHART")
-    if not chart or not Path(chart).is_file():
+    if chart and not Path(chart).is_file():
+        pytest.fail(f"CILIUM_CHART={chart} is not a file: run `make chart` or point it at a chart tarball")
+    if not chart:
         pytest.skip(
             "run `make chart` (or set CILIUM_CHART=/path/to/cilium-X.Y.Z.tgz) to check values against the real chart"
         )

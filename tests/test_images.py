@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from lab import images
+from lab.buildcache import built_dir
 from lab.images import ImageError, NodeRecipe
-from lab.toolchain import ToolchainError, built_dir, go_command, go_version
+from lab.toolchain import ToolchainError, go_command, go_version
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import images, kind_config, toolchain
+from lab import buildcache, images, kind_config, toolchain
 
 
 def _built() -> tuple[str, Path, Path]:
@@ -26,7 +26,7 @@ def _built() -> tuple[str, Path, Path]:
     except toolchain.ToolchainError as exc:
         pytest.skip(f"cannot look up the builds ({exc}): needs Go")
     key = images.image_key(images.RECIPE_DIR, go)
-    built = toolchain.built_dir(images.images_root(os.environ), key)
+    built = buildcache.built_dir(images.images_root(os.environ), key)
     if built is None:
         pytest.skip("the kind node image is not built for the current recipe: run `make images`")
     if kind_dir is None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lab import toolchain
+from lab.buildcache import recipe_key
 from lab.toolchain import (
     Binary,
     ModuleFile,
@@ -20,7 +21,6 @@ from lab.toolchain import (
     parse_recipe,
     pin_problems,
     pyproject_pins,
-    recipe_key,
     toolchain_env,
 )
 
