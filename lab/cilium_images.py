@@ -4,17 +4,23 @@
 why, is data in images/cilium/recipe.toml; images/cilium/wrapper/ is the Go module that requires
 `github.com/cilium/cilium` at the release and repeats (or replaces) what its go.mod needs from the
 proxy. The binaries land in `${XDG_CACHE_HOME:-~/.cache}/cilium-datapath-lab/cilium/<key>/bin/`,
-where <key> hashes every file of images/cilium/, this script, lab/buildcache.py and the Go version.
-The discipline is lab/buildcache.py's: build in a temporary directory, check every binary that can
-report its version, rename into place, stamp last; a stamped key is never rebuilt.
+where <key> hashes every file of images/cilium/, this script, lab/buildcache.py, lab/images.py (its
+one-binary image writer makes the operator image) and the Go version. From them it makes the agent
+image (a debootstrap rootfs, agent/rootfs.sh, `docker import`ed) and the operator image (its static
+binary alone, `docker load`ed), tagged `<repository>:<version>-<key>`; their tars stay in the key's
+directory. The discipline is lab/buildcache.py's: build in a temporary directory, check every binary
+that can report its version, rename into place, stamp last; a stamped key is never rebuilt, only
+re-imported if the engine lost an image.
 Only the standard library is used: it runs before a venv.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import buildcache, toolchain
+from lab import buildcache, images, toolchain
 from lab.buildcache import built_dir, locked, recipe_key
 from lab.toolchain import ToolchainError, _run, cache_root, go_command, go_version
 
@@ -40,6 +46,18 @@ _DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 _TAG = re.compile(r"^[A-Za-z0-9_]+$")
 _ARG = re.compile(r"^[A-Za-z0-9-][A-Za-z0-9._=-]*$")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+_AGENT_KEYS = frozenset({"repository", "suite", "mirror", "packages", "workdir", "env"})
+_OPERATOR_KEYS = frozenset({"repository", "binary"})
+# A local image repository (no registry host, no tag): it reaches argv and the Helm values as is.
+_REPOSITORY = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$")
+_MIRROR = re.compile(r"^https?://[A-Za-z0-9.-]+(/[A-Za-z0-9._-]+)*/?$")
+_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9.+-]*$")
+_ENV = re.compile(r"^[A-Z_][A-Z0-9_]*=[A-Za-z0-9_./:=+-]*$")
+_ABS_PATH = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
+# What the agent image's processes see (Cilium's scripts and the chart call tools by name).
+AGENT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Where the operator's binary lives in its one-binary image (the chart runs it by name).
+OPERATOR_PATH_PREFIX = "/usr/bin"
 # The release the wrapper's go.mod requires: `github.com/cilium/cilium vX.Y.Z` (alone or in a block).
 _REQUIRE = re.compile(r"^\s*(?:require\s+)?github\.com/cilium/cilium\s+(\S+)", re.MULTILINE)
 # A built binary's version check must not hang the build (cilium-dbg asks an agent that is absent).
@@ -61,6 +79,26 @@ class CiliumBinary:
 
 
 @dataclass(frozen=True)
+class AgentImage:
+    """The agent image: Debian `suite` with `packages`, plus Cilium's files (agent/rootfs.sh)."""
+
+    repository: str
+    suite: str
+    mirror: str
+    packages: tuple[str, ...]
+    workdir: str
+    env: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OperatorImage:
+    """The operator image: one of the recipe's binaries, alone."""
+
+    repository: str
+    binary: str
+
+
+@dataclass(frozen=True)
 class CiliumRecipe:
     version: str
     module_dir: str
@@ -69,6 +107,8 @@ class CiliumRecipe:
     tags: tuple[str, ...]
     envoy_sha: str
     binaries: tuple[CiliumBinary, ...]
+    agent: AgentImage
+    operator: OperatorImage
 
 
 def _safe(what: str, value: object) -> str:
@@ -114,6 +154,48 @@ def _parse_binary(raw: object) -> CiliumBinary:
     )
 
 
+def _repository(what: str, raw: object) -> str:
+    if not isinstance(raw, str) or not _REPOSITORY.fullmatch(raw):
+        raise CiliumBuildError(f"recipe {what} repository {raw!r} is not a local repository like cdl/cilium")
+    return raw
+
+
+def _matching(what: str, raw: object, pattern: re.Pattern[str]) -> str:
+    if not isinstance(raw, str) or not pattern.fullmatch(raw):
+        raise CiliumBuildError(f"recipe {what} {raw!r} does not match {pattern.pattern}")
+    return raw
+
+
+def _list_of(what: str, raw: object, pattern: re.Pattern[str]) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise CiliumBuildError(f"recipe {what} must be a non-empty list, not {raw!r}")
+    return tuple(_matching(what, v, pattern) for v in raw)
+
+
+def _parse_agent(raw: object) -> AgentImage:
+    if not isinstance(raw, dict):
+        raise CiliumBuildError("recipe has no [agent] table")
+    _checked_keys("[agent]", raw, _AGENT_KEYS, set(_AGENT_KEYS))
+    return AgentImage(
+        repository=_repository("[agent]", raw["repository"]),
+        suite=_safe("suite", raw["suite"]),
+        mirror=_matching("[agent] mirror", raw["mirror"], _MIRROR),
+        packages=_list_of("[agent] packages", raw["packages"], _PACKAGE),
+        workdir=_matching("[agent] workdir", raw["workdir"], _ABS_PATH),
+        env=_list_of("[agent] env", raw["env"], _ENV),
+    )
+
+
+def _parse_operator(raw: object, names: Sequence[str]) -> OperatorImage:
+    if not isinstance(raw, dict):
+        raise CiliumBuildError("recipe has no [operator] table")
+    _checked_keys("[operator]", raw, _OPERATOR_KEYS, set(_OPERATOR_KEYS))
+    binary = _safe("[operator] binary", raw["binary"])
+    if binary not in names:
+        raise CiliumBuildError(f"recipe [operator] binary {binary!r} is not one of the [[binary]] names")
+    return OperatorImage(repository=_repository("[operator]", raw["repository"]), binary=binary)
+
+
 def parse_recipe(data: Mapping[str, object]) -> CiliumRecipe:
     """Validate the recipe: every value that reaches argv, a path or -ldflags is a plain token."""
     cilium = data.get("cilium")
@@ -144,6 +226,8 @@ def parse_recipe(data: Mapping[str, object]) -> CiliumRecipe:
         tags=_tokens("[cilium] tags", cilium["tags"], _TAG),
         envoy_sha=envoy_sha,
         binaries=binaries,
+        agent=_parse_agent(data.get("agent")),
+        operator=_parse_operator(data.get("operator"), names),
     )
 
 
@@ -192,8 +276,58 @@ def build_argv(go: str, recipe: CiliumRecipe, binary: CiliumBinary, out: Path) -
 
 
 def cilium_key(recipe_dir: Path, go: str) -> str:
-    """The recipe key: every recipe file, this script, lab/buildcache.py and the Go version."""
-    return recipe_key(recipe_dir, Path(__file__).resolve(), go)
+    """The recipe key: every recipe file, this script, lab/buildcache.py, lab/images.py (the
+    operator image's writer) and the Go version."""
+    writer = hashlib.sha256(Path(images.__file__).resolve().read_bytes()).hexdigest()
+    return recipe_key(recipe_dir, Path(__file__).resolve(), f"{go}\0images.py {writer}")
+
+
+def agent_tag(recipe: CiliumRecipe, key: str) -> str:
+    return f"{recipe.agent.repository}:{recipe.version}-{key}"
+
+
+def operator_tag(recipe: CiliumRecipe, key: str) -> str:
+    return f"{recipe.operator.repository}:{recipe.version}-{key}"
+
+
+def image_tag_suffix(recipe: CiliumRecipe, key: str) -> str:
+    """The tag both images share (the chart takes one tag per image; the lab gives both this one)."""
+    return f"{recipe.version}-{key}"
+
+
+def agent_import_changes(recipe: CiliumRecipe) -> list[str]:
+    """`docker import --change` lines: the image config Cilium's Dockerfile gives its agent."""
+    changes = [f"ENV PATH={AGENT_PATH}", *(f"ENV {e}" for e in recipe.agent.env)]
+    changes += [f"WORKDIR {recipe.agent.workdir}", 'CMD ["/usr/bin/cilium-dbg"]']
+    return changes
+
+
+def agent_import_argv(recipe: CiliumRecipe, tar: Path, tag: str) -> list[str]:
+    argv = ["docker", "import"]
+    for change in agent_import_changes(recipe):
+        argv += ["--change", change]
+    return [*argv, str(tar), tag]
+
+
+def agent_rootfs_argv(
+    recipe: CiliumRecipe, recipe_dir: Path, rootfs: Path, module: Path, bin_dir: Path
+) -> list[str]:
+    """agent/rootfs.sh under `nice -n 19` (debootstrap and its dpkg runs are the heavy part)."""
+    return [
+        *NICE,
+        "bash",
+        str(recipe_dir / "agent" / "rootfs.sh"),
+        str(rootfs),
+        recipe.agent.suite,
+        recipe.agent.mirror,
+        ",".join(recipe.agent.packages),
+        str(module),
+        str(bin_dir),
+    ]
+
+
+# The machine is shared: every heavy step runs at the lowest priority.
+NICE = ("nice", "-n", "19")
 
 
 def cilium_root(env: Mapping[str, str]) -> Path:
@@ -232,7 +366,8 @@ def _say(message: str) -> None:
 
 
 def build(recipe_dir: Path = RECIPE_DIR, env: Mapping[str, str] | None = None) -> Path:
-    """Build every binary of the current key unless it is built; return the key's directory."""
+    """Build the binaries and both images of the current key unless it is built; make sure the
+    engine has both images; return the key's directory."""
     env = dict(os.environ if env is None else env)
     go = go_command()
     recipe = load_recipe(recipe_dir)
@@ -241,35 +376,90 @@ def build(recipe_dir: Path = RECIPE_DIR, env: Mapping[str, str] | None = None) -
     with locked(root):
         done = built_dir(root, key)
         if done is not None:
-            _say(f"Cilium {recipe.version} binaries {key} are already built: {done / 'bin'}")
-            return done
-        tmp = buildcache.start(root, key)
-        _say(f"building Cilium {recipe.version} binaries {key} in {tmp} ({go_version(go)})")
-        bin_dir = tmp / "bin"
-        bin_dir.mkdir()
-        build_env = {**env, "CGO_ENABLED": "0"}
-        module = recipe_dir / recipe.module_dir
-        timings: dict[str, float] = {}
-        started = time.monotonic()
-        for binary in recipe.binaries:  # one `go build` at a time: the machine is shared
-            _say(f"building {binary.name} ({binary.package}, tags {build_tags(recipe, binary)}) ...")
-            t0 = time.monotonic()
-            out = bin_dir / binary.name
-            _run(build_argv(go, recipe, binary, out), module, build_env)
-            check_version(recipe, binary, out, env)
-            timings[binary.name] = round(time.monotonic() - t0, 1)
-            _say(f"built {binary.name} in {timings[binary.name]:.0f}s")
-        stamp = {
-            "key": key,
-            "go": go_version(go),
-            "module": f"{MODULE}@v{recipe.version}",
-            "version": version_string(recipe),
-            "seconds": round(time.monotonic() - started),
-            "built": timings,
-        }
-        final = buildcache.finish(tmp, root, key, stamp)
-        _say(f"Cilium {recipe.version} binaries {key} built in {stamp['seconds']}s: {final / 'bin'}")
-        return final
+            _say(f"Cilium {recipe.version} binaries and images {key} are already built: {done}")
+        else:
+            done = _build_key(go, recipe, recipe_dir, key, root, env)
+        ensure_imported(recipe, key, done, env)
+        return done
+
+
+def ensure_imported(recipe: CiliumRecipe, key: str, done: Path, env: Mapping[str, str]) -> None:
+    """Import an image the engine lacks from the key's tars (a built key is never rebuilt)."""
+    agent, operator = agent_tag(recipe, key), operator_tag(recipe, key)
+    if images.engine_image_id(agent, env) is None:
+        _run(agent_import_argv(recipe, done / AGENT_TAR, agent), done, env)
+        _say(f"imported {agent} into the engine")
+    if images.engine_image_id(operator, env) is None:
+        _run(["docker", "load", "--input", str(done / OPERATOR_TAR)], done, env)
+        _say(f"loaded {operator} into the engine")
+    _say(f"images: {agent} and {operator}")
+
+
+AGENT_TAR = "agent-rootfs.tar"
+OPERATOR_TAR = "operator.tar"
+
+
+def _build_key(
+    go: str, recipe: CiliumRecipe, recipe_dir: Path, key: str, root: Path, env: Mapping[str, str]
+) -> Path:
+    tmp = buildcache.start(root, key)
+    _say(f"building Cilium {recipe.version} binaries and images {key} in {tmp} ({go_version(go)})")
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    build_env = {**env, "CGO_ENABLED": "0"}
+    module = recipe_dir / recipe.module_dir
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    for binary in recipe.binaries:  # one `go build` at a time: the machine is shared
+        _say(f"building {binary.name} ({binary.package}, tags {build_tags(recipe, binary)}) ...")
+        t0 = time.monotonic()
+        out = bin_dir / binary.name
+        _run([*NICE, *build_argv(go, recipe, binary, out)], module, build_env)
+        check_version(recipe, binary, out, env)
+        timings[binary.name] = round(time.monotonic() - t0, 1)
+        _say(f"built {binary.name} in {timings[binary.name]:.0f}s")
+    arch = _run([go, "env", "GOARCH"], tmp, build_env).strip()
+
+    t0 = time.monotonic()
+    operator = operator_tag(recipe, key)
+    archive = images.static_image_archive(
+        operator,
+        (bin_dir / recipe.operator.binary).read_bytes(),
+        f"{OPERATOR_PATH_PREFIX}/{recipe.operator.binary}",
+        arch,
+    )
+    (tmp / OPERATOR_TAR).write_bytes(archive)
+    timings["operator-image"] = round(time.monotonic() - t0, 1)
+
+    source = _run([go, "list", "-m", "-f", "{{.Dir}}", MODULE], module, build_env).strip()
+    rootfs = tmp / "work" / "rootfs"
+    rootfs.mkdir(parents=True)
+    t0 = time.monotonic()
+    _say(
+        f"debootstrap {recipe.agent.suite} with {len(recipe.agent.packages)} packages for the agent image ..."
+    )
+    _run(agent_rootfs_argv(recipe, recipe_dir, rootfs, Path(source), bin_dir), tmp, env)
+    _run(
+        [*NICE, "tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(tmp / AGENT_TAR), "."],
+        tmp,
+        env,
+    )
+    shutil.rmtree(tmp / "work")
+    timings["agent-rootfs"] = round(time.monotonic() - t0, 1)
+    _say(f"agent rootfs in {timings['agent-rootfs']:.0f}s")
+    stamp = {
+        "key": key,
+        "go": go_version(go),
+        "module": f"{MODULE}@v{recipe.version}",
+        "version": version_string(recipe),
+        "agent_image": agent_tag(recipe, key),
+        "operator_image": operator,
+        "seconds": round(time.monotonic() - started),
+        "built": timings,
+    }
+    final = buildcache.finish(tmp, root, key, stamp)
+    _say(f"Cilium {recipe.version} binaries and images {key} built in {stamp['seconds']}s: {final}")
+    return final
 
 
 def current_dir(env: Mapping[str, str]) -> Path | None:
@@ -277,12 +467,22 @@ def current_dir(env: Mapping[str, str]) -> Path | None:
     return built_dir(cilium_root(env), cilium_key(RECIPE_DIR, go_version(go_command())))
 
 
+def current_tags(env: Mapping[str, str]) -> tuple[str, str] | None:
+    """The agent and operator image tags of the current recipe if that key is built."""
+    recipe = load_recipe()
+    key = cilium_key(RECIPE_DIR, go_version(go_command()))
+    if built_dir(cilium_root(env), key) is None:
+        return None
+    return agent_tag(recipe, key), operator_tag(recipe, key)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.cilium_images", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="build Cilium's binaries unless this key is built")
+    sub.add_parser("build", help="build Cilium's binaries and images unless this key is built")
     sub.add_parser("key", help="print the cache key of the current recipe")
     sub.add_parser("dir", help="print the built key's directory (exit 1 if it is not built)")
+    sub.add_parser("tags", help="print the built agent and operator image tags (exit 1 if not built)")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
@@ -290,6 +490,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "key":
             load_recipe()
             print(cilium_key(RECIPE_DIR, go_version(go_command())))
+        elif args.command == "tags":
+            tags = current_tags(os.environ)
+            if tags is None:
+                print("Cilium's images are not built: run `make cilium-images`", file=sys.stderr)
+                return 1
+            print("\n".join(tags))
         else:
             found = current_dir(os.environ)
             if found is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from lab import chart, cilium_images
+from lab import chart, cilium_images, images
 from lab.cilium_images import CiliumBuildError, CiliumRecipe, parse_recipe
 from lab.toolchain import ToolchainError, go_command, go_version
 
@@ -102,6 +102,22 @@ _DELETE = object()
         (("binary", 0, "name"), "bin/../../x", "name"),
         (("binary", 0, "tags"), ["ipam,x"], "tags"),
         (("binary", 0, "version_argv"), ["--version", "$(id)"], "version_argv"),
+        (("agent",), _DELETE, "[agent]"),
+        (("agent", "flavour"), "x", "flavour"),
+        (("agent", "workdir"), _DELETE, "workdir"),
+        (("agent", "repository"), "quay.io:443/cilium/cilium", "repository"),
+        (("agent", "repository"), "cdl/Cilium", "repository"),
+        (("agent", "repository"), "cdl/cilium:1.20.2", "repository"),
+        (("agent", "mirror"), "http://deb.debian.org/debian;id", "mirror"),
+        (("agent", "suite"), "bookworm trixie", "suite"),
+        (("agent", "packages"), [], "packages"),
+        (("agent", "packages"), ["clang-19", "bash,evil"], "packages"),
+        (("agent", "env"), ["INITSYSTEM=SYSTEMD $(id)"], "env"),
+        (("agent", "env"), ["lower=x"], "env"),
+        (("agent", "workdir"), "home/cilium", "workdir"),
+        (("operator",), _DELETE, "[operator]"),
+        (("operator", "binary"), "cilium-operator-aws", "[operator] binary"),
+        (("operator", "repository"), "cdl/operator generic", "repository"),
     ],
 )
 def test_a_bad_recipe_is_refused_naming_the_key(
@@ -139,6 +155,65 @@ def test_the_key_follows_every_recipe_file_and_the_go_version(tmp_path: Path) ->
         before = cilium_images.cilium_key(recipe_dir, "go")
         (recipe_dir / changed).write_text((recipe_dir / changed).read_text() + "\n")
         assert cilium_images.cilium_key(recipe_dir, "go") != before, changed
+
+
+def test_the_key_follows_the_operator_images_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """lab/images.py writes the operator image; a change there must not reuse a stamped key."""
+    before = cilium_images.cilium_key(cilium_images.RECIPE_DIR, "go")
+    writer = tmp_path / "images.py"
+    writer.write_text(Path(images.__file__).read_text() + "\n")
+    monkeypatch.setattr(images, "__file__", str(writer))
+    assert cilium_images.cilium_key(cilium_images.RECIPE_DIR, "go") != before
+
+
+def test_the_agent_image_gets_the_config_ciliums_dockerfile_gives_it() -> None:
+    recipe = _recipe()
+    assert recipe.agent.repository == "cdl/cilium"
+    assert cilium_images.agent_tag(recipe, "0123456789abcdef") == "cdl/cilium:1.20.2-0123456789abcdef"
+    assert (
+        cilium_images.operator_tag(recipe, "0123456789abcdef")
+        == "cdl/operator-generic:1.20.2-0123456789abcdef"
+    )
+    changes = cilium_images.agent_import_changes(recipe)
+    assert {"ENV INITSYSTEM=SYSTEMD", "WORKDIR /home/cilium", 'CMD ["/usr/bin/cilium-dbg"]'} <= set(changes)
+    assert any(c.startswith("ENV PATH=") and ":/usr/bin:" in c for c in changes)
+    argv = cilium_images.agent_import_argv(recipe, Path("/k/agent-rootfs.tar"), "cdl/cilium:t")
+    assert argv[:2] == ["docker", "import"] and argv[-2:] == ["/k/agent-rootfs.tar", "cdl/cilium:t"]
+    assert argv.count("--change") == len(changes)
+    # clang-19 is the LLVM Cilium's image tools pin; the agent compiles its BPF with it at run time.
+    assert {"clang-19", "bpftool", "iproute2", "iptables", "ipset", "kmod"} <= set(recipe.agent.packages)
+    assert recipe.operator.binary == "cilium-operator-generic"
+
+
+def test_the_agent_rootfs_runs_niced_with_the_recipes_packages(tmp_path: Path) -> None:
+    recipe = _recipe()
+    argv = cilium_images.agent_rootfs_argv(
+        recipe, cilium_images.RECIPE_DIR, tmp_path / "rootfs", tmp_path / "module", tmp_path / "bin"
+    )
+    assert argv[:4] == ["nice", "-n", "19", "bash"]
+    assert argv[4] == str(cilium_images.RECIPE_DIR / "agent" / "rootfs.sh")
+    assert argv[5:8] == [str(tmp_path / "rootfs"), "bookworm", "http://deb.debian.org/debian"]
+    assert argv[8].split(",") == list(recipe.agent.packages)
+
+
+@pytest.mark.parametrize("problem", ["target-not-empty", "not-the-module"])
+def test_the_agent_rootfs_script_refuses_a_wrong_target_or_module(tmp_path: Path, problem: str) -> None:
+    """Checked before debootstrap runs: a wrong directory must not be filled or read."""
+    target, module = tmp_path / "rootfs", tmp_path / "module"
+    target.mkdir()
+    (module / "bpf").mkdir(parents=True)
+    (module / "images" / "cilium").mkdir(parents=True)
+    if problem == "target-not-empty":
+        (target / "keep").write_text("x")
+        (module / "images" / "cilium" / "init-container.sh").write_text("")
+        wanted = "is not an empty directory"
+    else:
+        wanted = "is not the Cilium module"
+    script = cilium_images.RECIPE_DIR / "agent" / "rootfs.sh"
+    argv = ["bash", str(script), str(target), "bookworm", "http://x", "bash", str(module), str(tmp_path)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert out.returncode == 1 and wanted in out.stderr, out.stderr
+    assert [p.name for p in target.iterdir()] == (["keep"] if problem == "target-not-empty" else [])
 
 
 def _fake_binary(tmp_path: Path, prints: str) -> Path:
@@ -241,3 +316,57 @@ def test_dir_says_how_to_build_when_nothing_is_built(
     assert "run `make cilium-images`" in capsys.readouterr().err
     assert cilium_images.main(["key"]) == 0
     assert re.fullmatch(r"[0-9a-f]{16}\n", capsys.readouterr().out)
+
+
+# --- The built images in the Docker engine (skipped unless built and an engine answers).
+
+
+def _built_tags() -> tuple[str, str]:
+    try:
+        tags = cilium_images.current_tags(os.environ)
+    except ToolchainError:
+        tags = None
+    if tags is None:
+        pytest.skip("Cilium's images are not built: run `make cilium-images`")
+    if shutil.which("docker") is None or images.engine_image_id(tags[0], os.environ) is None:
+        pytest.skip("no Docker engine with the built images (make dockerd; make cilium-images imports them)")
+    return tags
+
+
+def _in_image(tag: str, entrypoint: str, *argv: str) -> str:
+    out = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", "--entrypoint", entrypoint, tag, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return out.stdout + out.stderr
+
+
+def test_the_agent_image_runs_the_pinned_agent_and_clang_19() -> None:
+    agent, _ = _built_tags()
+    assert "cilium-agent 1.20.2 v1.20.2 2026-09-15T20:03:11Z" in _in_image(agent, "cilium-agent", "--version")
+    assert re.search(r"clang version 19\.1\.7\b", _in_image(agent, "clang", "--version"))
+    listing = _in_image(
+        agent,
+        "ls",
+        "/opt/cni/bin/cilium-cni",
+        "/init-container.sh",
+        "/install-plugin.sh",
+        "/cni-uninstall.sh",
+        "/var/lib/cilium/bpf/bpf_lxc.c",
+        "/usr/bin/cilium-dbg",
+        "/usr/bin/cilium-mount",
+        "/usr/sbin/bpftool",
+        "/usr/sbin/ipset",
+    )
+    assert "No such file" not in listing, listing
+    assert "No such file" in _in_image(agent, "ls", "/var/lib/cilium/bpf/tests")
+
+
+def test_the_operator_image_holds_the_generic_operator_alone() -> None:
+    _, operator = _built_tags()
+    said = _in_image(operator, "cilium-operator-generic", "--version")
+    assert "Cilium-Operator 1.20.2 v1.20.2 2026-09-15T20:03:11Z" in said, said
+    assert "executable file not found" in _in_image(operator, "sh", "-c", "true")
