@@ -6,8 +6,9 @@ built into the nodes, and installs the packed chart (`make chart`) with the lab'
 (`lab.cilium.helm_values`) plus bench/cilium_smoke_program/offline-values.yaml, through a throwaway
 Pulumi program with the real kubernetes provider's helm.v3.Release (as the lab installs Cilium).
 Then it waits, printing progress, for the cilium DaemonSet and the nodes to be Ready, prints
-`cilium-dbg status --brief` from an agent (or, if they never get Ready, the agents' logs), and
-always deletes the cluster and the network it created.
+`cilium-dbg status --brief` (then the full status, the ipcache's tunnel endpoints and, once it has
+probed every node across the overlay, `cilium-health status`) from an agent, or the agents' logs if
+they never get Ready, and always deletes the cluster and the network it created.
 
     .venv/bin/python bench/cilium_smoke.py [--workers 1] [--subnet 172.30.77.0/24] [--timeout 900] [--keep]
 """
@@ -18,6 +19,7 @@ import argparse
 import ipaddress
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -143,11 +145,11 @@ def _ready_counts(kubectl: Sequence[str], env: Mapping[str, str]) -> tuple[str, 
     )["items"]
     states = []
     for pod in pods:
+        statuses = pod["status"].get("initContainerStatuses", []) + pod["status"].get("containerStatuses", [])
         waiting = [
-            s["state"].get("waiting", {}).get("reason") or next(iter(s["state"]), "?")
-            for s in pod["status"].get("initContainerStatuses", [])
-            + pod["status"].get("containerStatuses", [])
-            if "running" not in s["state"] or not s.get("ready", False)
+            f"{c['name']}={c['state'].get('waiting', {}).get('reason') or next(iter(c['state']), '?')}"
+            for c in statuses
+            if not c.get("ready", False) and c["state"].get("terminated", {}).get("reason") != "Completed"
         ]
         restarts = sum(s.get("restartCount", 0) for s in pod["status"].get("containerStatuses", []))
         states.append(
@@ -257,20 +259,24 @@ class Smoke:
         self.timings["ready"] = time.monotonic() - t1
         return done
 
-    def status(self) -> None:
-        argv = [
-            *self.kubectl,
-            "-n",
-            "kube-system",
-            "exec",
-            "ds/cilium",
-            "-c",
-            "cilium-agent",
-            "--",
-            "cilium-dbg",
-        ]
-        print(_run([*argv, "status", "--brief"], self.env, check=False), flush=True)
-        print(_run([*argv, "status"], self.env, check=False), flush=True)
+    def status(self, health_timeout: int) -> bool:
+        """cilium-dbg's status and tunnel endpoints, then cilium-health until it has probed every node
+        (its ICMP and HTTP probes cross the overlay); whether every node was reachable."""
+        argv = [*self.kubectl, "-n", "kube-system", "exec", "ds/cilium", "-c", "cilium-agent", "--"]
+        print(_run([*argv, "cilium-dbg", "status", "--brief"], self.env, check=False), flush=True)
+        print(_run([*argv, "cilium-dbg", "status"], self.env, check=False), flush=True)
+        print(_run([*argv, "cilium-dbg", "bpf", "ipcache", "list"], self.env, check=False), flush=True)
+        t1 = time.monotonic()
+        while time.monotonic() - t1 < health_timeout:
+            said = _run([*argv, "cilium-health", "status"], self.env, check=False)
+            self.say(said.strip().splitlines()[0] if said.strip() else "cilium-health: no answer")
+            reachable = re.search(r"Cluster health:\s+(\d+)/(\d+) reachable", said)
+            if reachable and int(reachable[2]) > 0 and reachable[1] == reachable[2]:
+                print(said, flush=True)
+                self.timings["health"] = time.monotonic() - t1
+                return True
+            time.sleep(POLL_SECONDS)
+        return False
 
     def teardown(self) -> None:
         if self.created_cluster:
@@ -300,7 +306,7 @@ def main() -> int:
         return 2
     agent_tag, operator_tag = cilium_tags
     node_key = images.image_key(images.RECIPE_DIR, toolchain.go_version(toolchain.go_command()))
-    name = f"cdl-csmoke-{secrets.token_hex(3)}"
+    name = f"csmoke-{secrets.token_hex(3)}"  # its network is cdl-<name> (lab.plan)
     config = parse_config(
         {"mode": "overlay", "clusterName": name, "workers": args.workers, "underlaySubnet": str(subnet)},
         "overlay",
@@ -323,8 +329,11 @@ def main() -> int:
         smoke.install(key_dir, chart_path, values, args.timeout)
         if smoke.wait_ready(args.timeout):
             smoke.say(f"Cilium Ready {smoke.timings['ready']:.0f}s after the install; cilium-dbg status:")
-            smoke.status()
-            result = 0
+            healthy = smoke.status(args.timeout)
+            smoke.say(
+                "cilium-health reaches every node" if healthy else "cilium-health did not reach every node"
+            )
+            result = 0 if healthy else 1
         else:
             smoke.say(f"not Ready after {args.timeout}s; the agents' own words:")
             _agent_logs(kubectl, env)

@@ -5,20 +5,30 @@ refused mcs-api module, and the built agent and operator when they are built."""
 from __future__ import annotations
 
 import copy
+import importlib.util
+import json
 import os
 import re
 import shutil
 import stat
 import subprocess
+import sys
+import tarfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 
-from lab import chart, cilium_images, images
+from lab import chart, cilium, cilium_images, images
 from lab.cilium_images import CiliumBuildError, CiliumRecipe, parse_recipe
+from lab.config import parse_config
+from lab.plan import plan
 from lab.toolchain import ToolchainError, go_command, go_version
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _raw() -> dict[str, Any]:
@@ -370,3 +380,68 @@ def test_the_operator_image_holds_the_generic_operator_alone() -> None:
     said = _in_image(operator, "cilium-operator-generic", "--version")
     assert "Cilium-Operator 1.20.2 v1.20.2 2026-09-15T20:03:11Z" in said, said
     assert "executable file not found" in _in_image(operator, "sh", "-c", "true")
+
+
+# --- The offline Helm values bench/cilium_smoke.py installs the chart with.
+
+
+def _smoke() -> Any:
+    """bench/cilium_smoke.py as a module (bench/ is not a package); registered, as its dataclass needs."""
+    if "cilium_smoke" in sys.modules:
+        return sys.modules["cilium_smoke"]
+    spec = importlib.util.spec_from_file_location("cilium_smoke", REPO / "bench" / "cilium_smoke.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cilium_smoke"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_offline_values_name_the_built_images_and_switch_off_what_is_not_built() -> None:
+    values = _smoke().offline_values("cdl/cilium:1.20.2-k", "cdl/operator-generic:1.20.2-k")
+    assert values["image"] == {
+        "repository": "cdl/cilium",
+        "tag": "1.20.2-k",
+        "useDigest": False,
+        "pullPolicy": "Never",
+    }
+    # The chart appends `-generic` to operator.image.repository itself.
+    assert values["operator"]["image"] == {
+        "repository": "cdl/operator",
+        "tag": "1.20.2-k",
+        "useDigest": False,
+        "pullPolicy": "Never",
+    }
+    assert values["envoy"]["enabled"] is False and values["l7Proxy"] is False
+    assert values["hubble"]["relay"]["enabled"] is False and values["hubble"]["ui"]["enabled"] is False
+    with pytest.raises(ValueError, match="-generic"):
+        _smoke().offline_values("cdl/cilium:1.20.2-k", "cdl/operator:1.20.2-k")
+
+
+def _leaves(values: dict[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for k, v in values.items():
+        out += _leaves(v, f"{prefix}{k}.") if isinstance(v, dict) and v else [f"{prefix}{k}"]
+    return out
+
+
+def test_every_offline_value_is_a_key_of_the_real_chart_and_passes_its_schema() -> None:
+    """Helm ignores an unknown key: a misspelt `pullPolicy` would pull from a registry here."""
+    tarball = os.environ.get("CILIUM_CHART") or chart.current_path(os.environ)
+    if not tarball:
+        pytest.skip("run `make chart` (or set CILIUM_CHART) to check the values against the real chart")
+    with tarfile.open(tarball) as tar:
+        defaults = yaml.safe_load(tar.extractfile("cilium/values.yaml").read())  # type: ignore[union-attr]
+        schema = json.loads(tar.extractfile("cilium/values.schema.json").read())  # type: ignore[union-attr]
+    values = _smoke().offline_values("cdl/cilium:1.20.2-k", "cdl/operator-generic:1.20.2-k")
+    missing = []
+    for leaf in _leaves(values):
+        node: Any = defaults
+        for part in leaf.split("."):
+            node = node.get(part, _DELETE) if isinstance(node, dict) else _DELETE
+        if node is _DELETE:
+            missing.append(leaf)
+    assert missing == []
+    config = parse_config({"mode": "overlay"}, "overlay")
+    merged = cilium._deep_merge(cilium.helm_values(config, plan(config)), values)
+    jsonschema.validate(merged, schema)
