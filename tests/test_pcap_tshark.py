@@ -8,9 +8,13 @@ type and length. Reassembly is off in tshark, as the analyser reads each frame o
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ from test_pcap_tunnels import CRAFTED
 from verify.pcap import analyze, to_json
 
 TSHARK = shutil.which("tshark")
+TSHARK_CACHE = Path(tempfile.gettempdir()) / "cdl-tshark-cache"
 pytestmark = pytest.mark.skipif(
     TSHARK is None, reason="tshark is not installed (Debian package `tshark`): it is the oracle here"
 )
@@ -83,15 +88,37 @@ def _ethertype_name(ethertype: int) -> str:
     return {0x88CC: "lldp"}.get(ethertype, f"ethertype-0x{ethertype:04x}")
 
 
+@functools.cache
+def _tshark_version(tshark: str) -> str:
+    return subprocess.run([tshark, "--version"], capture_output=True, text=True, check=True).stdout
+
+
+def _tshark_json(argv: Sequence[str], path: Path) -> str:
+    """tshark's JSON for a capture, kept on disk by what decides it: tshark's version, its
+    arguments other than the file, and the file's bytes. The oracle never depends on the code
+    under test, so a mutation run (one test session per mutant) asks tshark once per capture."""
+    key = hashlib.sha256(_tshark_version(argv[0]).encode())
+    key.update("\0".join(a for a in argv[1:] if a != str(path)).encode())
+    key.update(path.read_bytes())
+    cached = TSHARK_CACHE / f"{key.hexdigest()}.json"
+    if cached.is_file():
+        return cached.read_text()
+    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    TSHARK_CACHE.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(proc.stdout)
+    partial.replace(cached)  # whole or absent, even with runs side by side
+    return proc.stdout
+
+
 def tshark_view(path: Path, ports: Sequence[str]) -> list[dict[str, Any]]:
     """Each packet as tshark decodes it, in the shape of verify.pcap's JSON."""
     assert TSHARK is not None
     argv = [TSHARK, "-n", "-r", str(path), "-T", "json", "-o", "ip.defragment:FALSE"]
     argv += ["-o", "ipv6.defragment:FALSE", *ports]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr
     views: list[dict[str, Any]] = []
-    for packet in _pairs(proc.stdout):
+    for packet in _pairs(_tshark_json(argv, path)):
         layers: Pairs = _get(_get(packet, "_source"), "layers")
         names = [name for name, _ in layers]
         assert "_ws.malformed" not in names, f"tshark calls packet {len(views)} of {path} malformed"
