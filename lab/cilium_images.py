@@ -312,9 +312,8 @@ def agent_import_argv(recipe: CiliumRecipe, tar: Path, tag: str) -> list[str]:
 def agent_rootfs_argv(
     recipe: CiliumRecipe, recipe_dir: Path, rootfs: Path, module: Path, bin_dir: Path
 ) -> list[str]:
-    """agent/rootfs.sh under `nice -n 19` (debootstrap and its dpkg runs are the heavy part)."""
+    """agent/rootfs.sh (lab.toolchain._run runs it, like every step, under `nice -n 19`)."""
     return [
-        *NICE,
         "bash",
         str(recipe_dir / "agent" / "rootfs.sh"),
         str(rootfs),
@@ -324,10 +323,6 @@ def agent_rootfs_argv(
         str(module),
         str(bin_dir),
     ]
-
-
-# The machine is shared: every heavy step runs at the lowest priority.
-NICE = ("nice", "-n", "19")
 
 
 def cilium_root(env: Mapping[str, str]) -> Path:
@@ -414,7 +409,7 @@ def _build_key(
         _say(f"building {binary.name} ({binary.package}, tags {build_tags(recipe, binary)}) ...")
         t0 = time.monotonic()
         out = bin_dir / binary.name
-        _run([*NICE, *build_argv(go, recipe, binary, out)], module, build_env)
+        _run(build_argv(go, recipe, binary, out), module, build_env)
         check_version(recipe, binary, out, env)
         timings[binary.name] = round(time.monotonic() - t0, 1)
         _say(f"built {binary.name} in {timings[binary.name]:.0f}s")
@@ -440,7 +435,7 @@ def _build_key(
     )
     _run(agent_rootfs_argv(recipe, recipe_dir, rootfs, Path(source), bin_dir), tmp, env)
     _run(
-        [*NICE, "tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(tmp / AGENT_TAR), "."],
+        ["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(tmp / AGENT_TAR), "."],
         tmp,
         env,
     )

@@ -195,15 +195,62 @@ def test_the_agent_image_gets_the_config_ciliums_dockerfile_gives_it() -> None:
     assert recipe.operator.binary == "cilium-operator-generic"
 
 
-def test_the_agent_rootfs_runs_niced_with_the_recipes_packages(tmp_path: Path) -> None:
+def test_the_agent_rootfs_gets_the_recipes_suite_mirror_and_packages(tmp_path: Path) -> None:
     recipe = _recipe()
     argv = cilium_images.agent_rootfs_argv(
         recipe, cilium_images.RECIPE_DIR, tmp_path / "rootfs", tmp_path / "module", tmp_path / "bin"
     )
-    assert argv[:4] == ["nice", "-n", "19", "bash"]
-    assert argv[4] == str(cilium_images.RECIPE_DIR / "agent" / "rootfs.sh")
-    assert argv[5:8] == [str(tmp_path / "rootfs"), "bookworm", "http://deb.debian.org/debian"]
-    assert argv[8].split(",") == list(recipe.agent.packages)
+    assert argv[:2] == ["bash", str(cilium_images.RECIPE_DIR / "agent" / "rootfs.sh")]
+    assert argv[2:5] == [str(tmp_path / "rootfs"), "bookworm", "http://deb.debian.org/debian"]
+    assert argv[5].split(",") == list(recipe.agent.packages)
+    assert argv[6:] == [str(tmp_path / "module"), str(tmp_path / "bin")]
+
+
+_FAKE_DOCKER = """#!/bin/sh
+echo "$*" >> "$FAKE_DOCKER_LOG"
+if [ "$1 $2" = "image inspect" ]; then
+  grep -qxF -- "$5" "$FAKE_DOCKER_HAS" && { echo sha256:0123; exit 0; }
+  exit 1
+fi
+"""
+
+
+@pytest.mark.parametrize(
+    ("has", "wanted"),
+    [
+        (["agent", "operator"], []),
+        (["agent"], ["load --input {done}/operator.tar"]),
+        (["operator"], ["import --change"]),
+        ([], ["import --change", "load --input {done}/operator.tar"]),
+    ],
+)
+def test_a_built_key_imports_only_the_images_the_engine_lacks(
+    tmp_path: Path, has: list[str], wanted: list[str]
+) -> None:
+    recipe, key, done = _recipe(), "0123456789abcdef", tmp_path / "key"
+    done.mkdir()
+    tags = {
+        "agent": cilium_images.agent_tag(recipe, key),
+        "operator": cilium_images.operator_tag(recipe, key),
+    }
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(_FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    (tmp_path / "has").write_text("".join(f"{tags[h]}\n" for h in has))
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "FAKE_DOCKER_LOG": str(tmp_path / "log"),
+        "FAKE_DOCKER_HAS": str(tmp_path / "has"),
+    }
+    cilium_images.ensure_imported(recipe, key, done, env)
+    calls = [c for c in (tmp_path / "log").read_text().splitlines() if not c.startswith("image inspect")]
+    assert len(calls) == len(wanted), calls
+    for call, start in zip(calls, wanted, strict=True):
+        assert call.startswith(start.format(done=done)), call
+    if "import --change" in wanted:
+        [imported] = [c for c in calls if c.startswith("import")]
+        assert imported.endswith(f"{done}/agent-rootfs.tar {tags['agent']}")
 
 
 @pytest.mark.parametrize("problem", ["target-not-empty", "not-the-module"])
