@@ -55,7 +55,7 @@ help:
 	@echo "make toolchain           build the Pulumi CLI, language host, providers and kind (cached)"
 	@echo "make images              build the kind node image offline and import it into Docker (cached)"
 	@echo "make chart               pack the pinned Cilium Helm chart from the Go module proxy (cached)"
-	@echo "make cilium-images       build Cilium's agent, operator and tools from the Go module proxy (cached)"
+	@echo "make cilium-images       build Cilium's binaries and agent/operator images from the Go module proxy (cached)"
 
 venv: $(VENV)/.installed
 
@@ -97,7 +97,8 @@ chart:
 
 # Builds Cilium's own binaries (agent, generic operator, cilium-dbg, cilium-health, CNI plugin, init
 # tools) of the pinned release from the Go module proxy into
-# ~/.cache/cilium-datapath-lab/cilium/<key>/bin/ (lab/cilium_images.py, images/cilium/recipe.toml).
+# ~/.cache/cilium-datapath-lab/cilium/<key>/bin/ (lab/cilium_images.py, images/cilium/recipe.toml),
+# then the agent image (debootstrap: needs root) and the operator image, imported into Docker.
 cilium-images:
 	$(PYTHON) -m lab.cilium_images build
 
