@@ -70,3 +70,23 @@ def test_the_mutmut_table_is_toml_for_one_module() -> None:
     assert table["pytest_add_cli_args"][:2] == ["-p", "bench.mutation.fast_tier"]
     with pytest.raises(ValueError, match="unexpected character"):
         run.mutmut_table('lab/"x".py', [])
+
+
+def test_the_copy_sees_the_shared_captures_where_the_tests_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = tmp_path / "workspace"
+    (workspace / "shared" / "testdata" / "pcaps").mkdir(parents=True)
+    monkeypatch.setattr(run, "ROOT", workspace / "project")
+    copy = tmp_path / "work" / "verify.pcap"
+    (copy / "mutants" / "tests").mkdir(parents=True)
+    run.link_shared(copy)
+    # tests/test_pcap.py's SHARED, seen from the copy mutmut runs: <test file>.parent.parent.parent
+    test_file = copy / "mutants" / "tests" / "test_pcap.py"
+    assert (test_file.parent.parent.parent / "shared" / "testdata" / "pcaps").is_dir()
+
+
+def test_without_a_shared_folder_nothing_is_linked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run, "ROOT", tmp_path / "project")
+    run.link_shared(tmp_path)
+    assert not (tmp_path / "shared").exists()

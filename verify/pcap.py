@@ -17,6 +17,7 @@ of it was captured; what a snap length cut off is reported as "truncated", not g
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import struct
 from collections.abc import Callable, Iterator
@@ -397,13 +398,12 @@ def _by_ip_version(data: bytes) -> tuple[int, bytes] | str:
     return (ETHERTYPE_IPV4 if version == 4 else ETHERTYPE_IPV6), data
 
 
-def _cooked(header_len: int, proto_at: int) -> Callable[[bytes], tuple[int, bytes] | str]:
-    """Linux cooked headers (`tcpdump -i any`): a fixed length, the protocol type at an offset."""
+def _cooked(header_len: int, proto_at: int, data: bytes) -> tuple[int, bytes] | str:
+    """Linux cooked headers (`tcpdump -i any`): a fixed length, the protocol type at an offset.
 
-    def link(data: bytes) -> tuple[int, bytes] | str:
-        return "truncated" if len(data) < header_len else _after_tags(data, _u16(data, proto_at), header_len)
-
-    return link
+    A plain function bound with functools.partial, not a closure made at import, so each call runs
+    the code as it is then (which mutation testing relies on)."""
+    return "truncated" if len(data) < header_len else _after_tags(data, _u16(data, proto_at), header_len)
 
 
 def _loopback(data: bytes) -> tuple[int, bytes] | str:
@@ -424,10 +424,10 @@ _LINK_TYPES: dict[int, Callable[[bytes], tuple[int, bytes] | str]] = {
     1: _ethernet,  # ETHERNET
     101: _by_ip_version,  # RAW
     108: _loopback,  # LOOP
-    113: _cooked(16, 14),  # LINUX_SLL
+    113: functools.partial(_cooked, 16, 14),  # LINUX_SLL
     228: _by_ip_version,  # IPV4
     229: _by_ip_version,  # IPV6
-    276: _cooked(20, 0),  # LINUX_SLL2
+    276: functools.partial(_cooked, 20, 0),  # LINUX_SLL2
 }
 
 

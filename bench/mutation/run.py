@@ -176,6 +176,17 @@ def expand_tests(copy: Path, patterns: Sequence[str]) -> list[str]:
     return found
 
 
+def link_shared(copy: Path) -> None:
+    """The workspace's ../shared beside the copy mutmut runs the tests from (`<copy>/mutants`).
+
+    Tests find the shared captures at ../shared from the project root, and mutmut runs them
+    from `<copy>/mutants/tests`; without the link they skip, and every mutant only those
+    captures would catch survives unnoticed."""
+    shared = ROOT.parent / "shared"
+    if shared.is_dir():
+        (copy / "shared").symlink_to(shared, target_is_directory=True)
+
+
 def run_module(
     module: str, patterns: Sequence[str], work: Path, jobs: int, rev: str | None, only: Sequence[str] = ()
 ) -> Score:
@@ -186,6 +197,7 @@ def run_module(
         shutil.rmtree(copy)
     copy.mkdir(parents=True)
     copy_project(copy, rev)
+    link_shared(copy)
     tests = expand_tests(copy, patterns)
     with (copy / "pyproject.toml").open("a") as handle:
         handle.write(mutmut_table(module, tests))
