@@ -90,3 +90,42 @@ def test_without_a_shared_folder_nothing_is_linked(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(run, "ROOT", tmp_path / "project")
     run.link_shared(tmp_path)
     assert not (tmp_path / "shared").exists()
+
+
+def _fake_copy(tmp_path: Path) -> Path:
+    """A copy as mutmut leaves it: `mutants/` with the fast-tier plugin and one test that fails only
+    under the mutant `m.x__f__mutmut_1`, and only when run in a subprocess (the case mutmut misses)."""
+    copy = tmp_path / "copy"
+    plugin = copy / "mutants" / "bench" / "mutation"
+    plugin.mkdir(parents=True)
+    for part in (copy / "mutants" / "bench", plugin):
+        (part / "__init__.py").write_text("")
+    (plugin / "fast_tier.py").write_text((Path(run.__file__).parent / "fast_tier.py").read_text())
+    tests = copy / "mutants" / "tests"
+    tests.mkdir()
+    (tests / "test_cli.py").write_text(
+        "import os, subprocess, sys\n"
+        "def test_cli():\n"
+        '    code = \'import os, sys; sys.exit(os.environ.get("MUTANT_UNDER_TEST") == "m.x__f__mutmut_1")\'\n'
+        "    assert subprocess.run([sys.executable, '-c', code]).returncode == 0\n"
+    )
+    return copy
+
+
+def test_recheck_catches_what_only_a_subprocess_test_sees(tmp_path: Path) -> None:
+    copy = _fake_copy(tmp_path)
+    assert run.recheck(copy, ["tests/test_cli.py"], "m.x__f__mutmut_1") is True
+    assert run.recheck(copy, ["tests/test_cli.py"], "m.x__f__mutmut_2") is False
+
+
+def test_recheck_with_no_test_collected_proves_nothing(tmp_path: Path) -> None:
+    copy = _fake_copy(tmp_path)
+    (copy / "mutants" / "tests" / "test_none.py").write_text("x = 1\n")
+    assert run.recheck(copy, ["tests/test_none.py"], "m.x__f__mutmut_1") is False
+
+
+def test_a_rechecked_kill_counts_as_killed() -> None:
+    score = run.Score(
+        "m.py", {"m.x__f__mutmut_1": run.RECHECK_KILLED, "m.x__f__mutmut_2": "survived"}, set(), 1.0
+    )
+    assert score.killed == 1 and score.survivors == ["m.x__f__mutmut_2"]

@@ -38,7 +38,15 @@ HERE = Path(__file__).resolve().parent
 MODULES_FILE = HERE / "modules.toml"
 EQUIVALENT_FILE = HERE / "equivalent.md"
 # Detected: a test failed, or the mutant made the tests hang or crash.
-KILLED = ("killed", "timeout", "segfault", "caught by type check")
+KILLED = (
+    "killed",
+    "timeout",
+    "segfault",
+    "caught by type check",
+    RECHECK_KILLED := "killed by the full selection",
+)
+# A survivor's second chance to be caught: its module's whole test selection, in a fresh pytest.
+RECHECK_TIMEOUT = 900
 # Named in backquotes in equivalent.md: `lab.routes.x_route_line__mutmut_3`.
 _EQUIVALENT_RE = re.compile(r"`([\w.ǁ]+__mutmut_\d+)`")
 _RESULT_RE = re.compile(r"^\s+([\w.ǁ]+__mutmut_\d+): (.+)$")
@@ -190,8 +198,8 @@ def link_shared(copy: Path) -> None:
 def run_module(
     module: str, patterns: Sequence[str], work: Path, jobs: int, rev: str | None, only: Sequence[str] = ()
 ) -> Score:
-    """Mutate `module` in a fresh copy under `work`; `only`: mutant name globs to run (the rest of
-    the module's mutants are left out of the score)."""
+    """Mutate `module` in a fresh copy under `work`, then judge it; `only`: mutant name globs to run
+    (the rest of the module's mutants are left out of the score)."""
     copy = work / module_prefix(module)
     if copy.exists():
         shutil.rmtree(copy)
@@ -201,29 +209,39 @@ def run_module(
     tests = expand_tests(copy, patterns)
     with (copy / "pyproject.toml").open("a") as handle:
         handle.write(mutmut_table(module, tests))
-    mutmut = Path(sys.executable).with_name("mutmut")
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(copy)}
     log = copy / "mutmut-run.log"
     print(f"== {module}: {len(tests)} test files, log {log}", flush=True)
     started = time.monotonic()
     with log.open("wb") as out:
         ran = subprocess.run(
-            ["nice", "-n", "19", str(mutmut), "run", "--max-children", str(jobs), *only],
+            ["nice", "-n", "19", str(MUTMUT), "run", "--max-children", str(jobs), *only],
             cwd=copy,
-            env=env,
+            env=_env(copy),
             stdout=out,
             stderr=subprocess.STDOUT,
             check=False,
         )
-    seconds = time.monotonic() - started
     if ran.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise SystemExit(f"mutmut failed on {module} (exit {ran.returncode}):\n{tail}")
+    return judge(module, copy, tests, only, started)
+
+
+MUTMUT = Path(sys.executable).with_name("mutmut")
+
+
+def _env(copy: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(copy)}
+
+
+def judge(module: str, copy: Path, tests: Sequence[str], only: Sequence[str], started: float) -> Score:
+    """The score of a mutated copy: mutmut's results, each survivor rechecked with the whole
+    selection (recheck), the listed equivalents left out, and every survivor's diff written."""
     results = subprocess.run(
-        [str(mutmut), "results", "--all", "true"],
+        [str(MUTMUT), "results", "--all", "true"],
         check=True,
         cwd=copy,
-        env=env,
+        env=_env(copy),
         capture_output=True,
         text=True,
     )
@@ -232,14 +250,45 @@ def run_module(
         statuses = {n: s for n, s in statuses.items() if any(fnmatch.fnmatchcase(n, g) for g in only)}
     if not statuses:
         raise SystemExit(f"mutmut reported no mutants for {module}:\n{results.stdout}{results.stderr}")
+    survivors = sorted(n for n, status in statuses.items() if status not in KILLED)
+    if survivors:
+        print(f"   rechecking {len(survivors)} survivors with the whole selection", flush=True)
+    for name in survivors:
+        if recheck(copy, tests, name):
+            statuses[name] = RECHECK_KILLED
     listed = {
         n
         for n in load_equivalent(EQUIVALENT_FILE.read_text())
         if n.startswith(module_prefix(module) + ".") and (not only or n in statuses)
     }
-    score = Score(module, statuses, listed, seconds)
-    write_survivors(copy, mutmut, env, score)
+    score = Score(module, statuses, listed, time.monotonic() - started)
+    write_survivors(copy, MUTMUT, _env(copy), score)
     return score
+
+
+def recheck(copy: Path, tests: Sequence[str], name: str) -> bool:
+    """Whether the mutant fails the module's whole test selection, run as a fresh pytest.
+
+    Why: mutmut runs a mutant only against the tests it saw call the mutated function, and it
+    misses callers it cannot see: a test that runs the code in a subprocess (the CLI) and code
+    reached from inside a generator that another generator drives. Such a mutant counts as
+    survived although a selected test fails on it. The recheck runs every selected test with the
+    mutant switched on (mutmut's trampolines read MUTANT_UNDER_TEST), so a survivor is one no
+    selected test catches. A hang counts as caught, as in mutmut."""
+    argv = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    argv += ["-p", "bench.mutation.fast_tier", *tests]
+    try:
+        ran = subprocess.run(
+            ["nice", "-n", "19", *argv],
+            cwd=copy / "mutants",
+            env={**_env(copy), "MUTANT_UNDER_TEST": name},
+            capture_output=True,
+            check=False,
+            timeout=RECHECK_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        return True
+    return ran.returncode not in (0, 5)  # 5: no test collected, which proves nothing
 
 
 def write_survivors(copy: Path, mutmut: Path, env: dict[str, str], score: Score) -> None:
@@ -276,13 +325,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="GLOB",
         help="only these mutants (e.g. 'lab.config.x__as_asn*'): a quick recheck, not a score",
     )
+    parser.add_argument(
+        "--judge-only",
+        action="store_true",
+        help="no new mutmut run: judge the copies already under --work (recheck, score, diffs)",
+    )
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in modules]
     if unknown:
         parser.error(f"not in {MODULES_FILE.name}: {unknown}")
     scores = []
     for module in args.modules or list(modules):
-        score = run_module(module, modules[module], args.work, args.jobs, args.rev, args.mutants)
+        if args.judge_only:
+            copy = args.work / module_prefix(module)
+            score = judge(module, copy, expand_tests(copy, modules[module]), args.mutants, time.monotonic())
+        else:
+            score = run_module(module, modules[module], args.work, args.jobs, args.rev, args.mutants)
         scores.append(score)
         print(
             f"   {module}: {score.killed}/{score.total} killed, {len(score.listed)} equivalent, "
