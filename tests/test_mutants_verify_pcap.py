@@ -223,3 +223,14 @@ def test_an_empty_block_of_12_bytes_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "empty-block.pcapng"
     path.write_bytes(with_empty)
     assert [p.inner_src for p in analyze(path)] == [POD_A, POD_C]
+
+
+def test_a_record_cut_inside_its_first_eight_bytes_names_its_index_and_byte(tmp_path: Path) -> None:
+    """Stray bytes after the last whole block: fewer than a block header, yet not the first block."""
+    whole = pcapng_bytes([bytes(f) for f in vxlan_ping(8472)])
+    _raises(
+        tmp_path,
+        whole + b"\x06\x00\x00",
+        pcap.TruncatedRecord,
+        f"record 2 at byte {len(whole)} is truncated: its block has 3 of at least 12 bytes",
+    )
