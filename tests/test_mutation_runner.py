@@ -129,3 +129,22 @@ def test_a_rechecked_kill_counts_as_killed() -> None:
         "m.py", {"m.x__f__mutmut_1": run.RECHECK_KILLED, "m.x__f__mutmut_2": "survived"}, set(), 1.0
     )
     assert score.killed == 1 and score.survivors == ["m.x__f__mutmut_2"]
+
+
+def test_refreshing_tests_needs_the_mutated_source_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, copy = tmp_path / "root", tmp_path / "copy"
+    for base in (root, copy, copy / "mutants"):
+        (base / "tests").mkdir(parents=True)
+    (root / "m.py").write_text("x = 1\n")
+    (copy / "m.py").write_text("x = 1\n")
+    (root / "tests" / "test_new.py").write_text("def test_new(): pass\n")
+    monkeypatch.setattr(run, "ROOT", root)
+    run.refresh_tests(copy, "m.py")
+    assert (copy / "mutants" / "tests" / "test_new.py").is_file() and (
+        copy / "tests" / "test_new.py"
+    ).is_file()
+    (root / "m.py").write_text("x = 2\n")
+    with pytest.raises(SystemExit, match="changed since"):
+        run.refresh_tests(copy, "m.py")

@@ -266,6 +266,17 @@ def judge(module: str, copy: Path, tests: Sequence[str], only: Sequence[str], st
     return score
 
 
+def refresh_tests(copy: Path, module: str) -> None:
+    """Give an already mutated copy the working tree's tests, for judging its survivors again
+    after new tests were written. Only while the mutated module is unchanged: the mutants are of
+    that source, and a test added since can only catch more of them."""
+    if (copy / module).read_bytes() != (ROOT / module).read_bytes():
+        raise SystemExit(f"{module} changed since {copy} was mutated: run the module again")
+    for target in (copy / "tests", copy / "mutants" / "tests"):
+        shutil.rmtree(target)
+        shutil.copytree(ROOT / "tests", target, ignore=shutil.ignore_patterns("__pycache__"))
+
+
 def recheck(copy: Path, tests: Sequence[str], name: str) -> bool:
     """Whether the mutant fails the module's whole test selection, run as a fresh pytest.
 
@@ -328,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--judge-only",
         action="store_true",
-        help="no new mutmut run: judge the copies already under --work (recheck, score, diffs)",
+        help="no new mutmut run: judge the copies already under --work with the working tree's tests",
     )
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in modules]
@@ -338,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for module in args.modules or list(modules):
         if args.judge_only:
             copy = args.work / module_prefix(module)
+            refresh_tests(copy, module)
             score = judge(module, copy, expand_tests(copy, modules[module]), args.mutants, time.monotonic())
         else:
             score = run_module(module, modules[module], args.work, args.jobs, args.rev, args.mutants)
