@@ -114,3 +114,33 @@ def test_the_control_plane_runs_from_the_preloaded_images(cluster: tuple[str, Pa
         time.sleep(2)
     for component in wanted:
         assert running.get(component) == refs[component], (component, running)
+
+
+def test_the_node_names_its_own_ip_for_dns_not_dockers_127_0_0_11(cluster: tuple[str, Path]) -> None:
+    """On a user-defined Docker network (kind's own `kind` network here) the node's resolv.conf,
+    which pods with dnsPolicy Default get, must not name 127.0.0.11: in a pod that is the pod itself
+    (CoreDNS: "plugin/loop: Loop detected"). The node answers DNS on its own IP instead."""
+    name, _ = cluster
+    node = f"{name}-control-plane"
+
+    def node_says(*argv: str) -> str:
+        return subprocess.run(
+            ["docker", "exec", node, *argv], capture_output=True, text=True, check=True
+        ).stdout
+
+    ip = subprocess.run(
+        ["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", node],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    nameservers = [
+        line.split()[1]
+        for line in node_says("cat", "/etc/resolv.conf").splitlines()
+        if line.startswith("nameserver ")
+    ]
+    assert nameservers == [ip]
+    nat = node_says("iptables-save", "-t", "nat").splitlines()
+    assert f"-A PREROUTING -d {ip}/32 -j CDL-DOCKER-DNS" in nat
+    # The node's own lookups take the same path (with the trailing dot /etc/hosts does not answer).
+    assert node_says("getent", "ahostsv4", f"{node}.").split()[0] == ip
