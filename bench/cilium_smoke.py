@@ -8,7 +8,11 @@ Pulumi program with the real kubernetes provider's helm.v3.Release (as the lab i
 Then it waits, printing progress, for the cilium DaemonSet and the nodes to be Ready, prints
 `cilium-dbg status --brief` (then the full status, the ipcache's tunnel endpoints and, once it has
 probed every node across the overlay, `cilium-health status`) from an agent, or the agents' logs if
-they never get Ready, and always deletes the cluster and the network it created.
+they never get Ready. Then pod DNS: CoreDNS must be Running and Ready, and a throwaway pod (the agent
+image, already loaded: nothing is pulled) must resolve `kubernetes.default.svc.cluster.local` to the
+Service's ClusterIP and a worker's container name, which only Docker's embedded DNS knows, to its node
+IP (CoreDNS forwards it to the node's resolv.conf: the node image's docker-dns.sh). It always deletes
+the cluster and the network it created.
 
     .venv/bin/python bench/cilium_smoke.py [--workers 1] [--subnet 172.30.77.0/24] [--timeout 900] [--keep]
 """
@@ -278,6 +282,78 @@ class Smoke:
             time.sleep(POLL_SECONDS)
         return False
 
+    def coredns_ready(self, timeout: int) -> bool:
+        """Every CoreDNS pod Running and Ready (it stops with "plugin/loop: Loop detected" when its
+        upstream, the node's resolv.conf, is itself); prints the pods and their restarts."""
+        t1 = time.monotonic()
+        while time.monotonic() - t1 < timeout:
+            pods = json.loads(
+                _run([*self.kubectl, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "json"],
+                     self.env)
+            )["items"]  # fmt: skip
+            states = [
+                (
+                    p["metadata"]["name"],
+                    p["status"].get("phase"),
+                    any(
+                        c["type"] == "Ready" and c["status"] == "True"
+                        for c in p["status"].get("conditions", [])
+                    ),
+                    sum(c.get("restartCount", 0) for c in p["status"].get("containerStatuses", [])),
+                )
+                for p in pods
+            ]
+            self.say("CoreDNS: " + " ".join(f"{n}:{ph}/ready={r}/r{rs}" for n, ph, r, rs in states))
+            if states and all(ph == "Running" and r for _, ph, r, _ in states):
+                self.timings["coredns"] = time.monotonic() - t1
+                return True
+            time.sleep(POLL_SECONDS)
+        print(_run([*self.kubectl, "-n", "kube-system", "logs", "-l", "k8s-app=kube-dns", "--tail", "20"],
+                   self.env, check=False))  # fmt: skip
+        return False
+
+    def lookup(self, image: str, worker: str, timeout: int) -> bool:
+        """A pod resolves the API Service through CoreDNS, and a worker's container name through
+        CoreDNS's upstream, Docker's embedded DNS on the node; whether both gave the right address."""
+        service_ip = _run(
+            [*self.kubectl, "get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"], self.env
+        ).strip()
+        worker_ip = _run(
+            [
+                "docker",
+                "inspect",
+                "--format",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                worker,
+            ],
+            self.env,
+        ).strip()
+        script = f"getent hosts kubernetes.default.svc.cluster.local; getent hosts {worker}."
+        _run(
+            [*self.kubectl, "run", "cdl-dns-probe", "--image", image, "--image-pull-policy", "Never",
+             "--restart", "Never", "--command", "--", "sh", "-c", script],
+            self.env,
+        )  # fmt: skip
+        t1, phase = time.monotonic(), ""
+        while time.monotonic() - t1 < timeout:
+            phase = _run(
+                [*self.kubectl, "get", "pod", "cdl-dns-probe", "-o", "jsonpath={.status.phase}"], self.env
+            ).strip()
+            if phase in ("Succeeded", "Failed"):
+                break
+            time.sleep(2)
+        said = _run([*self.kubectl, "logs", "cdl-dns-probe"], self.env, check=False)
+        self.say(f"DNS probe pod {phase or 'never started'}: {said.strip()!r}")
+        answers = {tuple(line.split()[:2]) for line in said.splitlines() if line.strip()}
+        ok = (service_ip, "kubernetes.default.svc.cluster.local") in answers and any(
+            a[0] == worker_ip and a[1].rstrip(".") == worker for a in answers
+        )
+        self.say(
+            f"kubernetes.default.svc.cluster.local -> {service_ip} and {worker} -> {worker_ip}: "
+            + ("both resolved" if ok else "NOT resolved as expected")
+        )
+        return ok
+
     def teardown(self) -> None:
         if self.created_cluster:
             _run([self.kind, "delete", "cluster", "--name", self.name], self.env, check=False)
@@ -333,7 +409,11 @@ def main() -> int:
             smoke.say(
                 "cilium-health reaches every node" if healthy else "cilium-health did not reach every node"
             )
-            result = 0 if healthy else 1
+            dns = smoke.coredns_ready(args.timeout) and smoke.lookup(
+                agent_tag, f"{name}-worker" if args.workers else f"{name}-control-plane", args.timeout
+            )
+            smoke.say("pod DNS works" if dns else "pod DNS does not work")
+            result = 0 if healthy and dns else 1
         else:
             smoke.say(f"not Ready after {args.timeout}s; the agents' own words:")
             _agent_logs(kubectl, env)
