@@ -234,3 +234,108 @@ def test_a_record_cut_inside_its_first_eight_bytes_names_its_index_and_byte(tmp_
         pcap.TruncatedRecord,
         f"record 2 at byte {len(whole)} is truncated: its block has 3 of at least 12 bytes",
     )
+
+
+# --- pcapng packet blocks: each kind, and the words of each broken one ------------------------------
+
+SHB_ONLY = pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+FRAME = bytes(vxlan_ping(8472)[0])
+
+
+def _epb(frame: bytes, interface: int = 0, caplen: int | None = None, wirelen: int | None = None) -> bytes:
+    caplen = len(frame) if caplen is None else caplen
+    wirelen = len(frame) if wirelen is None else wirelen
+    return pcapng_block(6, struct.pack("<IIIII", interface, 0, 0, caplen, wirelen) + frame)
+
+
+def _read(tmp_path: Path, data: bytes) -> list[PacketInfo]:
+    path = tmp_path / "blocks.pcapng"
+    path.write_bytes(data)
+    return analyze(path)
+
+
+def test_an_interface_block_too_short_to_name_its_link_type(tmp_path: Path) -> None:
+    _raises(
+        tmp_path,
+        SHB_ONLY + pcapng_block(1, b"\x01\x00\x00\x00"),
+        pcap.MalformedCapture,
+        f"interface block at byte {len(SHB_ONLY)} has 4 bytes",
+    )
+
+
+def test_a_packet_on_an_interface_never_described(tmp_path: Path) -> None:
+    _raises(
+        tmp_path,
+        SHB_ONLY + _epb(FRAME),
+        pcap.MalformedCapture,
+        f"record 0 at byte {len(SHB_ONLY)}: interface 0 was never described",
+    )
+    section = pcapng_bytes([FRAME, FRAME])
+    _raises(
+        tmp_path,
+        section + _epb(FRAME, interface=1),
+        pcap.MalformedCapture,
+        f"record 2 at byte {len(section)}: interface 1 was never described",
+    )
+
+
+def test_a_packet_block_shorter_than_its_fixed_fields(tmp_path: Path) -> None:
+    section = _section()
+    _raises(
+        tmp_path,
+        section + pcapng_block(6, b"\x00" * 16),
+        pcap.MalformedCapture,
+        f"record 0 at byte {len(section)}: packet block of 16 bytes",
+    )
+    _raises(
+        tmp_path,
+        section + pcapng_block(3, b""),
+        pcap.MalformedCapture,
+        f"record 0 at byte {len(section)}: packet block of 0 bytes",
+    )
+
+
+def test_more_captured_bytes_than_the_block_holds(tmp_path: Path) -> None:
+    section = _section()
+    _raises(
+        tmp_path,
+        section + _epb(b"\x00" * 8, caplen=100),
+        pcap.MalformedCapture,
+        f"record 0 at byte {len(section)}: 100 captured bytes in a block of 28",
+    )
+
+
+def test_simple_and_old_packet_blocks_decode_like_enhanced_ones(tmp_path: Path) -> None:
+    section = _section()
+    simple = pcapng_block(3, struct.pack("<I", len(FRAME)) + FRAME)
+    old = pcapng_block(2, struct.pack("<HHIIII", 0, 0, 0, 0, len(FRAME), len(FRAME)) + FRAME)
+    packets = _read(tmp_path, section + simple + old + _epb(FRAME))
+    assert [(p.index, p.encapsulation, p.outer_src, p.inner_src, p.length) for p in packets] == [
+        (i, "vxlan", NODE_A, POD_A, len(FRAME)) for i in range(3)
+    ]
+
+
+def test_a_simple_packet_longer_on_the_wire_keeps_its_wire_length(tmp_path: Path) -> None:
+    """A simple packet block holds no captured length: what the block holds, up to the original."""
+    section = _section()
+    (packet,) = _read(tmp_path, section + pcapng_block(3, struct.pack("<I", len(FRAME) + 40) + FRAME))
+    assert (packet.length, packet.inner_src, packet.encapsulation) == (len(FRAME) + 40, POD_A, "vxlan")
+
+
+def test_a_zero_wire_length_falls_back_to_the_captured_one(tmp_path: Path) -> None:
+    (packet,) = _read(tmp_path, _section() + _epb(FRAME, wirelen=0))
+    assert packet.length == len(FRAME)
+
+
+def test_a_new_section_numbers_its_interfaces_from_zero(tmp_path: Path) -> None:
+    """The second section's interface 0 is raw IP; read as the first section's Ethernet it would not decode."""
+    raw = bytes(PING)
+    second = pcapng_bytes([raw], linktype=101)
+    packets = _read(tmp_path, pcapng_bytes([FRAME]) + second)
+    assert [seen(p) for p in packets][1] == (POD_A, POD_C, "icmp", 8)
+    assert packets[0].encapsulation == "vxlan"
+
+
+def test_big_endian_blocks_are_read_in_their_own_order(tmp_path: Path) -> None:
+    (packet,) = _read(tmp_path, pcapng_bytes([FRAME], endian=">"))
+    assert (packet.encapsulation, packet.inner_src, packet.length) == ("vxlan", POD_A, len(FRAME))
