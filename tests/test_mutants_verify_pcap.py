@@ -339,3 +339,62 @@ def test_a_new_section_numbers_its_interfaces_from_zero(tmp_path: Path) -> None:
 def test_big_endian_blocks_are_read_in_their_own_order(tmp_path: Path) -> None:
     (packet,) = _read(tmp_path, pcapng_bytes([FRAME], endian=">"))
     assert (packet.encapsulation, packet.inner_src, packet.length) == ("vxlan", POD_A, len(FRAME))
+
+
+# --- edges of the link and network readers -------------------------------------------------------
+
+SLL_LLDP = bytes(2) + bytes(2) + bytes(2) + bytes(8) + (0x88CC).to_bytes(2, "big")  # 16 bytes: header only
+
+
+def test_a_cooked_frame_shorter_than_its_header_is_truncated(tmp_path: Path) -> None:
+    (v1,) = decode(tmp_path, [SLL_LLDP[:10]], 113)
+    assert v1.inner_protocol == "truncated"
+    (v2,) = decode(tmp_path, [bytes(12)], 276)
+    assert v2.inner_protocol == "truncated"
+
+
+def test_a_cooked_frame_of_its_header_alone_still_names_its_protocol(tmp_path: Path) -> None:
+    (packet,) = decode(tmp_path, [SLL_LLDP], 113)
+    assert packet.inner_protocol == "lldp"
+
+
+def _ipv6_header(payload_len: int, next_header: int) -> bytes:
+    return (
+        bytes([0x60, 0, 0, 0])
+        + payload_len.to_bytes(2, "big")
+        + bytes([next_header, 64])
+        + bytes(16)
+        + bytes(16)
+    )
+
+
+def test_an_ipv6_header_with_nothing_after_it_is_read(tmp_path: Path) -> None:
+    (packet,) = decode(tmp_path, [_ipv6_header(0, 59)], 101)
+    assert (packet.inner_src, packet.inner_protocol) == ("::", "ip-proto-59")
+
+
+def test_ipv6_extension_headers_stop_at_the_payload_length_not_the_padding(tmp_path: Path) -> None:
+    """Payload length 8 holds one hop-by-hop header naming a destination-options header next; the
+    8 bytes after it are link padding, not that header, so the packet is cut."""
+    hop_by_hop = bytes([60, 0]) + bytes(6)
+    (packet,) = decode(tmp_path, [_ipv6_header(8, 0) + hop_by_hop + bytes([17, 0]) + bytes(6)], 101)
+    assert packet.inner_protocol == "truncated"
+
+
+def test_an_arp_header_with_no_addresses_is_still_arp(tmp_path: Path) -> None:
+    """Eight bytes with zero-length addresses: whole, just not IPv4-over-Ethernet."""
+    header = (1).to_bytes(2, "big") + (0x0800).to_bytes(2, "big") + bytes([0, 0]) + (1).to_bytes(2, "big")
+    frame = bytes(Ether(src="02:00:00:00:00:01", dst="ff:ff:ff:ff:ff:ff", type=0x0806)) + header
+    (packet,) = decode(tmp_path, [frame], 1)
+    assert (packet.inner_protocol, packet.inner_src) == ("arp", None)
+
+
+def test_a_geneve_header_with_nothing_after_it_is_still_geneve(tmp_path: Path) -> None:
+    frame = over_udp(6081, geneve_header(0x6558, 77), b"")
+    (packet,) = decode(tmp_path, [frame], 1)
+    assert (packet.encapsulation, packet.vni, packet.outer_src, packet.inner_protocol) == (
+        "geneve",
+        77,
+        NODE_A,
+        "truncated",
+    )
