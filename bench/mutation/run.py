@@ -17,6 +17,7 @@ goal, when a survivor is not listed, or when a listed one no longer survives.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import fnmatch
 import io
 import os
@@ -224,7 +225,7 @@ def run_module(
     if ran.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise SystemExit(f"mutmut failed on {module} (exit {ran.returncode}):\n{tail}")
-    return judge(module, copy, tests, only, started)
+    return judge(module, copy, tests, only, started, jobs)
 
 
 MUTMUT = Path(sys.executable).with_name("mutmut")
@@ -234,7 +235,9 @@ def _env(copy: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(copy)}
 
 
-def judge(module: str, copy: Path, tests: Sequence[str], only: Sequence[str], started: float) -> Score:
+def judge(
+    module: str, copy: Path, tests: Sequence[str], only: Sequence[str], started: float, jobs: int = 1
+) -> Score:
     """The score of a mutated copy: mutmut's results, each survivor rechecked with the whole
     selection (recheck), the listed equivalents left out, and every survivor's diff written."""
     results = subprocess.run(
@@ -253,9 +256,11 @@ def judge(module: str, copy: Path, tests: Sequence[str], only: Sequence[str], st
     survivors = sorted(n for n, status in statuses.items() if status not in KILLED)
     if survivors:
         print(f"   rechecking {len(survivors)} survivors with the whole selection", flush=True)
-    for name in survivors:
-        if recheck(copy, tests, name):
-            statuses[name] = RECHECK_KILLED
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+        caught = pool.map(lambda name: recheck(copy, tests, name), survivors)
+        for name, killed in zip(survivors, caught, strict=True):
+            if killed:
+                statuses[name] = RECHECK_KILLED
     listed = {
         n
         for n in load_equivalent(EQUIVALENT_FILE.read_text())
@@ -350,7 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.judge_only:
             copy = args.work / module_prefix(module)
             refresh_tests(copy, module)
-            score = judge(module, copy, expand_tests(copy, modules[module]), args.mutants, time.monotonic())
+            tests = expand_tests(copy, modules[module])
+            score = judge(module, copy, tests, args.mutants, time.monotonic(), args.jobs)
         else:
             score = run_module(module, modules[module], args.work, args.jobs, args.rev, args.mutants)
         scores.append(score)
