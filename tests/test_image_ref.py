@@ -174,3 +174,30 @@ def test_the_cluster_command_names_a_local_image_for_its_script(node_image: str,
     raw = with_project_keys(stack_config("overlay"), nodeImage=node_image)
     env = evaluate("overlay", raw).one("command:local:Command", "-cluster").inputs["environment"]
     assert env.get("LAB_LOCAL_IMAGE") == local
+
+
+def test_only_the_first_path_part_can_name_a_registry_host() -> None:
+    """Docker reads a host from the first part alone: a dot further down is part of a name."""
+    assert parse_image_ref("local:cdl/kind.node/x:1", DEFAULT_NODE_IMAGE).ref == "cdl/kind.node/x:1"
+    with pytest.raises(ImageRefError, match="registry host 'localhost'"):
+        parse_image_ref("local:localhost/lab/node:1", DEFAULT_NODE_IMAGE)
+
+
+def test_the_refusals_word_for_word() -> None:
+    """What a person reads to fix the value, in full."""
+    cases = {
+        "local:Bad:1": (
+            "'local:Bad:1' is not a local image tag; write local:<repository>:<tag> with a lowercase "
+            "repository, no registry host and an explicit tag, e.g. local:cdl/kind-node:v1.36.1-<key> "
+            "as `make images` prints it"
+        ),
+        "local:quay.io/x:1": (
+            "'local:quay.io/x:1' names the registry host 'quay.io', but a local image is never pulled: use "
+            "local:<repository>:<tag> with no registry host, or pin the registry image by "
+            "digest (repository:tag@sha256:<64 hex digits>)"
+        ),
+    }
+    for raw, text in cases.items():
+        with pytest.raises(ImageRefError) as err:
+            parse_image_ref(raw, DEFAULT_NODE_IMAGE)
+        assert str(err.value) == text
