@@ -201,3 +201,9 @@ def test_the_refusals_word_for_word() -> None:
         with pytest.raises(ImageRefError) as err:
             parse_image_ref(raw, DEFAULT_NODE_IMAGE)
         assert str(err.value) == text
+
+
+def test_the_config_error_suggests_the_default_image_as_the_pinned_example() -> None:
+    with pytest.raises(LabConfigError) as err:
+        parse_config({"mode": "overlay", "nodeImage": "kindest/node:v1.36.1"}, "overlay")
+    assert f"e.g. {DEFAULT_NODE_IMAGE};" in str(err.value)
