@@ -350,6 +350,46 @@ def test_each_rule_says_what_is_wrong_and_what_to_use(raw: dict[str, Any], issue
     assert problems(raw) == [f"cilium-datapath-lab:{issue}" for issue in issues]
 
 
+def test_every_bad_static_route_is_reported_not_only_the_first() -> None:
+    """One entry per rule, each followed by another bad one: a rule that stopped reading the list
+    would hide the rest, and the user would fix the file one error per `pulumi up`."""
+    routes = [
+        STATIC_ROUTE | {"node": "nope"},
+        STATIC_ROUTE | {"dest": "x"},
+        STATIC_ROUTE | {"via": "10.0.0.1"},
+        STATIC_ROUTE | {"dest": "10.10.0.32/28"},
+        STATIC_ROUTE | {"dest": "10.10.0.0/28"},
+        STATIC_ROUTE,
+        STATIC_ROUTE,
+        STATIC_ROUTE | {"via": "y"},
+    ]
+    assert problems({"mode": "static", "staticRoutes": routes}) == [
+        f"cilium-datapath-lab:{issue}"
+        for issue in [
+            "staticRoutes[0].node: 'nope' is not a node of this lab; nodes are s-control-plane, s-worker, "
+            "s-worker2",
+            "staticRoutes[1].dest: 'x' is not a valid IPv4 CIDR such as 192.168.50.0/24: 'x' does not appear "
+            "to be an IPv4 or IPv6 network",
+            "staticRoutes[2].via: next hop 10.0.0.1 is not a host of the underlay 172.30.4.0/24; a node can "
+            "only route via a neighbour",
+            "staticRoutes[3].dest: 10.10.0.32/28 overlaps s-worker's own pod CIDR 10.10.0.32/27; routing it "
+            "away would cut off local pods",
+            "staticRoutes[4].dest: 10.10.0.0/28 is inside another node's pod CIDR 10.10.0.0/27, which the lab "
+            "already routes on every node",
+            "staticRoutes[6].dest: a route to 192.168.50.0/24 on s-worker is already declared",
+            "staticRoutes[7].via: 'y' is not an IPv4 address such as 172.30.4.3",
+        ]
+    ]
+
+
+def test_a_node_image_without_a_digest_is_shown_the_pinned_default() -> None:
+    assert only_problem({"mode": "overlay", "nodeImage": "kindest/node:v1"}) == (
+        "nodeImage: 'kindest/node:v1' is not pinned by digest; use repository:tag@sha256:<64 hex digits>, "
+        "e.g. kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5; "
+        "for an image built on this machine, its image ID (sha256:<64 hex digits>) or local:<repository>:<tag>"
+    )
+
+
 @pytest.mark.parametrize(
     "raw",
     [
