@@ -66,12 +66,13 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 # shellcheck from Debian (apt-get install shellcheck). The scripts run as `bash -c <text>`
-# (lab/scripts.py), so they carry no shebang: the shell is named here.
+# (lab/scripts.py) or `bash <file>` (the image recipes), so most carry no shebang: the shell is
+# named here.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
-	find scripts engine -name '*.sh' -exec shellcheck --shell=bash --severity=style {} +
+	find scripts engine images -name '*.sh' -exec shellcheck --shell=bash --severity=style {} +
 
 pytest: venv
 	$(PY) -m pytest
