@@ -13,11 +13,11 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?=
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-# The Pulumi CLI, language host and providers that `make toolchain` builds (lab/toolchain.py): when
+# The Pulumi CLI, language host and providers that `make toolchain` builds (supply/toolchain.py): when
 # the current recipe's toolchain is in the cache it goes first on PATH, with its own PULUMI_HOME
 # (the providers) and no plugin downloads; its language host takes the venv's python from
 # PULUMI_PYTHON_CMD. When it is not built, a pulumi already on PATH is used, if any.
-TOOLCHAIN_DIR := $(shell $(PYTHON) -m lab.toolchain dir 2>/dev/null)
+TOOLCHAIN_DIR := $(shell $(PYTHON) -m supply.toolchain dir 2>/dev/null)
 ifneq ($(TOOLCHAIN_DIR),)
 export PATH := $(TOOLCHAIN_DIR)/bin:$(PATH)
 export PULUMI_HOME := $(TOOLCHAIN_DIR)/pulumi-home
@@ -33,10 +33,10 @@ ifneq ($(LOCAL_DOCKER_HOST),)
 export DOCKER_HOST := $(LOCAL_DOCKER_HOST)
 endif
 
-# The Cilium chart packed from the Go module (make chart, lab/chart.py): when it is built and no
+# The Cilium chart packed from the Go module (make chart, supply/chart.py): when it is built and no
 # CILIUM_CHART is given, the tests check the lab's Helm values against it.
 ifeq ($(CILIUM_CHART),)
-BUILT_CHART := $(shell $(PYTHON) -m lab.chart path 2>/dev/null)
+BUILT_CHART := $(shell $(PYTHON) -m supply.chart path 2>/dev/null)
 ifneq ($(BUILT_CHART),)
 export CILIUM_CHART := $(BUILT_CHART)
 endif
@@ -72,7 +72,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
-	find scripts engine images -name '*.sh' -exec shellcheck --shell=bash --severity=style {} +
+	find scripts engine supply -name '*.sh' -exec shellcheck --shell=bash --severity=style {} +
 
 pytest: venv
 	$(PY) -m pytest
@@ -80,28 +80,28 @@ pytest: venv
 test: lint pytest
 
 preflight: venv
-	$(PY) -m lab.preflight --stack $(STACK)
+	$(PY) -m host.preflight --stack $(STACK)
 
 # Builds once per recipe into ~/.cache/cilium-datapath-lab/toolchain/<key>/ (see README).
 toolchain:
-	$(PYTHON) -m lab.toolchain build
+	$(PYTHON) -m supply.toolchain build
 
 # Builds the kind node image once per recipe into ~/.cache/cilium-datapath-lab/images/<key>/ and
-# imports it into the Docker engine if missing (lab/images.py; debootstrap needs root).
+# imports it into the Docker engine if missing (supply/node_image.py; debootstrap needs root).
 images:
-	$(PYTHON) -m lab.images build
+	$(PYTHON) -m supply.node_image build
 
 # Packs the Cilium Helm chart of the pinned release from the github.com/cilium/cilium Go module into
-# ~/.cache/cilium-datapath-lab/charts/<key>/ (lab/chart.py): helm.cilium.io is not reachable here.
+# ~/.cache/cilium-datapath-lab/charts/<key>/ (supply/chart.py): helm.cilium.io is not reachable here.
 chart:
-	$(PYTHON) -m lab.chart build
+	$(PYTHON) -m supply.chart build
 
 # Builds Cilium's own binaries (agent, generic operator, cilium-dbg, cilium-health, CNI plugin, init
 # tools) of the pinned release from the Go module proxy into
-# ~/.cache/cilium-datapath-lab/cilium/<key>/bin/ (lab/cilium_images.py, images/cilium/recipe.toml),
+# ~/.cache/cilium-datapath-lab/cilium/<key>/bin/ (supply/cilium_images.py, supply/images/cilium/recipe.toml),
 # then the agent image (debootstrap: needs root) and the operator image, imported into Docker.
 cilium-images:
-	$(PYTHON) -m lab.cilium_images build
+	$(PYTHON) -m supply.cilium_images build
 
 $(CURDIR)/.pulumi-state:
 	mkdir -p $@
@@ -135,10 +135,10 @@ mutation: $(VENV)/.mutation-installed
 
 # After a failed run: what the stack left on the Docker host (by label), and removing it.
 sweep: venv
-	$(PY) -m lab.cleanup --stack $(STACK) --check
+	$(PY) -m host.cleanup --stack $(STACK) --check
 
 clean: venv
-	$(PY) -m lab.cleanup --stack $(STACK)
+	$(PY) -m host.cleanup --stack $(STACK)
 
 # This machine's own Docker engine: Debian's docker.io with its data, socket and log under
 # ~/.cache/cilium-datapath-lab/engine, never a system Docker (engine/dockerd.sh says how and why).

@@ -11,8 +11,8 @@ from components.bgp_peering import BgpPeering, BgpPeeringArgs
 from components.cilium_release import CiliumRelease, CiliumReleaseArgs
 from components.frr_router import FrrRouter, FrrRouterArgs
 from components.kind_cluster import KindCluster, KindClusterArgs
+from components.probe_pods import ProbePods, ProbePodsArgs
 from components.static_route_set import route_sets
-from components.test_workloads import TestWorkloads, TestWorkloadsArgs
 from components.verify import Verify, VerifyArgs, artifacts_dir
 from lab import config as lab_config
 from lab import routes as lab_routes
@@ -51,7 +51,7 @@ if config.bgp is not None:
 
 verify = None
 if config.verify.enabled:
-    workloads = TestWorkloads("workloads", TestWorkloadsArgs(cluster=cluster, cilium=cilium))
+    workloads = ProbePods("workloads", ProbePodsArgs(cluster=cluster, cilium=cilium))
     declared: pulumi.Input[str] = (
         node_routes.apply(lambda table: json.dumps(table.declared())) if node_routes is not None else "[]"
     )

@@ -39,9 +39,11 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab import chart, cilium, cilium_images, images, kind_config, toolchain
+from lab import cilium, kind_config
 from lab.config import parse_config
 from lab.plan import UNDERLAY_MTU, AddressPlan, plan
+from supply import chart, cilium_images, toolchain
+from supply import node_image as images
 
 REPO = Path(__file__).resolve().parent.parent
 PROGRAM = Path(__file__).resolve().parent / "cilium_smoke_program"

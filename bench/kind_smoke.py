@@ -23,7 +23,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab import cgroups, images, kind_config, toolchain
+from host import cgroups
+from lab import kind_config
+from supply import node_image as images
+from supply import toolchain
 
 
 def main() -> int:

@@ -13,7 +13,7 @@ import pulumi_docker as docker
 
 from components.cilium_release import CiliumRelease
 from components.kind_cluster import KindCluster
-from components.test_workloads import TestWorkloads
+from components.probe_pods import ProbePods
 from lab.config import LabConfig
 from lab.plan import LABEL_STACK, AddressPlan
 from lab.scripts import INTERPRETER, script
@@ -27,7 +27,7 @@ class VerifyArgs:
     plan: AddressPlan
     cluster: KindCluster
     cilium: CiliumRelease
-    workloads: TestWorkloads
+    workloads: ProbePods
     # FRR router containers (bgp): each gets a tools sidecar, as the nodes do.
     routers: Sequence[pulumi.CustomResource] = ()
     # Declared routes the static checks look for, as JSON [{node, dest, via}] (an Output where

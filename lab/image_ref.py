@@ -9,7 +9,7 @@ named in one of two ways the lab can hold to account just as well:
   image re-imported after the engine lost it gets a new ID, and `local:` is the stable form;
 - `local:<repository>:<tag>`: a tag in the local engine. A tag alone could be moved, so the
   `local:` prefix says on purpose "never pulled", and the preflight checks that the engine holds
-  it (lab/preflight.py) before any resource is created.
+  it (host/preflight.py) before any resource is created.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ _NO_CIDR_ALLOCATION = yaml.safe_dump(
     sort_keys=False,
 )
 
-# Lets the kubelet run on a cgroup v1 host (lab/cgroups.py says why; the preflight names such a
+# Lets the kubelet run on a cgroup v1 host (host/cgroups.py says why; the preflight names such a
 # host). Every node gets it, since joining nodes take the KubeletConfiguration kubeadm init
 # uploads. It is always set, not only on v1 hosts: on cgroup v2 the kubelet never reads it, and a
 # cluster's inputs must not depend on the machine that previews it (same config, empty diff).

@@ -1,4 +1,4 @@
-"""The cached-build discipline shared by the toolchain and the node image (lab/buildcache.py)."""
+"""The cached-build discipline shared by the toolchain and the node image (supply/buildcache.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import buildcache
-from lab.buildcache import STAMP, built_dir, finish, recipe_key, start
+from supply import buildcache
+from supply.buildcache import STAMP, built_dir, finish, recipe_key, start
 
 
 def test_only_a_stamped_directory_is_a_build(tmp_path: Path) -> None:

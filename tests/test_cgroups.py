@@ -1,4 +1,4 @@
-"""Telling a cgroup v1 host from a v2 one (lab/cgroups.py), the preflight's line about it, and the
+"""Telling a cgroup v1 host from a v2 one (host/cgroups.py), the preflight's line about it, and the
 kubelet patch the kind config carries on v1 — all on fake /sys/fs/cgroup roots."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import cgroups, kind_config
+from host import cgroups
+from host.preflight import check_cgroups
+from lab import kind_config
 from lab.config import parse_config
-from lab.preflight import check_cgroups
 
 
 def _v1_root(tmp_path: Path, hybrid: bool = True) -> Path:

@@ -1,4 +1,4 @@
-"""The Cilium chart packed from the Go module (lab/chart.py): helm's layout, the same bytes every
+"""The Cilium chart packed from the Go module (supply/chart.py): helm's layout, the same bytes every
 time, refusals that name what is wrong, and the real chart of the pinned release when built."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import chart
-from lab.chart import ChartError, chart_key, chart_version, ignore_rules, ignored, pack
 from lab.config import DEFAULT_CILIUM_VERSION
+from supply import chart
+from supply.chart import ChartError, chart_key, chart_version, ignore_rules, ignored, pack
 
 
 def _chart(root: Path, version: str = "1.20.2") -> Path:

@@ -1,4 +1,4 @@
-"""Cilium's own binaries built from the Go module proxy (lab/cilium_images.py): recipe validation,
+"""Cilium's own binaries built from the Go module proxy (supply/cilium_images.py): recipe validation,
 the -ldflags Cilium's Makefile.defs stamps, the cache key, the version check, the stand-in for the
 refused mcs-api module, and the built agent and operator when they are built."""
 
@@ -22,11 +22,13 @@ import jsonschema
 import pytest
 import yaml
 
-from lab import chart, cilium, cilium_images, images
-from lab.cilium_images import CiliumBuildError, CiliumRecipe, parse_recipe
+from lab import cilium
 from lab.config import parse_config
 from lab.plan import plan
-from lab.toolchain import ToolchainError, go_command, go_version
+from supply import chart, cilium_images
+from supply import node_image as images
+from supply.cilium_images import CiliumBuildError, CiliumRecipe, parse_recipe
+from supply.toolchain import ToolchainError, go_command, go_version
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -168,7 +170,7 @@ def test_the_key_follows_every_recipe_file_and_the_go_version(tmp_path: Path) ->
 
 
 def test_the_key_follows_the_operator_images_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """lab/images.py writes the operator image; a change there must not reuse a stamped key."""
+    """supply/node_image.py writes the operator image; a change there must not reuse a stamped key."""
     before = cilium_images.cilium_key(cilium_images.RECIPE_DIR, "go")
     writer = tmp_path / "images.py"
     writer.write_text(Path(images.__file__).read_text() + "\n")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from lab import cleanup
+from host import cleanup
 
 
 class FakeHost:

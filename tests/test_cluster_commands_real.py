@@ -30,11 +30,13 @@ from typing import Any
 import pytest
 from mockstack import Evaluation, Registration, evaluate, stack_config, with_project_keys
 
-from lab import cleanup, images, toolchain
+from host import cleanup
+from host.preflight import check_underlay_free
 from lab.config import key, parse_config
 from lab.inventory import parse_node_ips
 from lab.plan import AddressPlan, plan
-from lab.preflight import check_underlay_free
+from supply import node_image as images
+from supply import toolchain
 
 COMMAND = "command:local:Command"
 NETWORK = "docker:index/network:Network"

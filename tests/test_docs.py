@@ -9,9 +9,23 @@ from components.kind_cluster import KindCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where a comment or docstring may point a reader at another file of the project.
-SOURCES = ["Makefile", "README.md", "__main__.py", "cilium", "components", "frr", "lab", "scripts", "verify"]
+SOURCES = [
+    "Makefile",
+    "README.md",
+    "__main__.py",
+    "cilium",
+    "components",
+    "docs",
+    "engine",
+    "frr",
+    "host",
+    "lab",
+    "scripts",
+    "supply",
+    "verify",
+]
 _PATH = re.compile(
-    r"\b((?:lab|components|verify|scripts|cilium|frr|tests|bench|stacks)/[\w./-]+\.(?:py|ya?ml|sh|j2|mmd|conf|md|json|c))\b"
+    r"(?<![\w/$.-])((?:lab|components|verify|scripts|cilium|frr|tests|bench|stacks|supply|host|engine|docs)/[\w./-]+\.(?:py|ya?ml|sh|j2|mmd|conf|md|json|c|toml|go))\b"
 )
 
 

@@ -24,7 +24,7 @@ import pytest
 from mockstack import Evaluation, evaluate
 
 from components.frr_router import FRR_START
-from lab.preflight import parse_version
+from host.preflight import parse_version
 from lab.scripts import script
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 import pytest
 from mockstack import evaluate, stack_config, with_project_keys
 
-from lab import images, preflight
+from host import preflight
 from lab.config import DEFAULT_NODE_IMAGE, LabConfig, LabConfigError, key, parse_config
 from lab.image_ref import ImageRefError, ImageSource, parse_image_ref
 from lab.kind_config import kind_config
-from lab.toolchain import ToolchainError
+from supply import node_image as images
+from supply.toolchain import ToolchainError
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 LOCAL = "cdl/kind-node:v1.36.1-bcbfcf1be939285d"

@@ -1,4 +1,4 @@
-"""The kind node image recipe and builder (lab/images.py): validation, version stamping, the
+"""The kind node image recipe and builder (supply/node_image.py): validation, version stamping, the
 preloaded image tars and the rootfs assembly, offline; the built image itself when it is built."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from lab import images
-from lab.buildcache import built_dir
-from lab.images import ImageError, NodeRecipe
-from lab.toolchain import ToolchainError, go_command, go_version
+from supply import node_image as images
+from supply.buildcache import built_dir
+from supply.node_image import ImageError, NodeRecipe
+from supply.toolchain import ToolchainError, go_command, go_version
 
 REPO = Path(__file__).resolve().parent.parent
 

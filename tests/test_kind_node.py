@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import buildcache, images, kind_config, toolchain
+from lab import kind_config
+from supply import buildcache, toolchain
+from supply import node_image as images
 
 
 def _built() -> tuple[str, Path, Path]:

@@ -1,4 +1,4 @@
-"""The node's DNS fix (images/kind-node/files/kind/bin/docker-dns.sh): Docker's embedded DNS at
+"""The node's DNS fix (supply/images/kind-node/files/kind/bin/docker-dns.sh): Docker's embedded DNS at
 127.0.0.11 is the pod itself inside a pod's namespace, so the node makes it answer on the node's IP
 too. Its two transforms against a real node's `iptables-save -t nat` and resolv.conf, and, as root,
 the whole boot step in network namespaces on both iptables backends: a "pod" namespace reaches a
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "images" / "kind-node" / "files" / "kind" / "bin" / "docker-dns.sh"
+SCRIPT = REPO / "supply" / "images" / "kind-node" / "files" / "kind" / "bin" / "docker-dns.sh"
 NAT = (Path(__file__).resolve().parent / "data" / "node_dns" / "docker-nat.rules").read_text()
 MARK = "# cdl-node: Docker's embedded DNS (127.0.0.11) on this node's IP (/kind/bin/docker-dns.sh)"
 # The resolver's ports in docker-nat.rules.

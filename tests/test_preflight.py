@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from lab.preflight import TOOLS, check_docker_daemon, check_tool, main, parse_version, preflight
+from host.preflight import TOOLS, check_docker_daemon, check_tool, main, parse_version, preflight
 
 
 def fake_runner(outputs: dict[str, tuple[int, str, str]]):  # type: ignore[no-untyped-def]
@@ -104,7 +104,7 @@ def test_pulumi_minimum_is_the_python_sdk_pin() -> None:
 def test_main_fails_with_a_summary(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("lab.preflight.shutil.which", lambda name: None)
+    monkeypatch.setattr("host.preflight.shutil.which", lambda name: None)
     assert main(["--stack", "bgp"]) == 1
     out = capsys.readouterr().out
     assert "docker is not on PATH" in out and "before `make up STACK=bgp`" in out
@@ -116,13 +116,13 @@ import gzip  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from lab.config import parse_config  # noqa: E402
-from lab.preflight import (  # noqa: E402
+from host.preflight import (  # noqa: E402
     HostFiles,
     check_inotify,
     check_kernel_modules,
     check_underlay_free,
 )
+from lab.config import parse_config  # noqa: E402
 
 RELEASE = "6.18.44-lab"
 
@@ -384,7 +384,7 @@ def test_a_docker_that_hangs_is_unreachable() -> None:
 def test_an_unknown_or_broken_stack_is_one_line_not_a_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("lab.cleanup.STACKS_DIR", tmp_path)
+    monkeypatch.setattr("lab.stack_file.STACKS_DIR", tmp_path)
     assert main(["--stack", "nope"]) == 2
     assert "no stack file" in capsys.readouterr().err
     (tmp_path / "Pulumi.bad.yaml").write_text("config:\n  cilium-datapath-lab:mode: vxlan\n")
@@ -400,7 +400,7 @@ def test_preflight_on_this_very_machine_never_crashes(stack: str) -> None:
     """Whatever this host has or lacks (here: no Docker daemon, no kmod, vxlan built in), the
     preflight answers with findings and an exit code, never a traceback."""
     result = subprocess.run(
-        [sys.executable, "-m", "lab.preflight", "--stack", stack],
+        [sys.executable, "-m", "host.preflight", "--stack", stack],
         capture_output=True,
         text=True,
         check=False,
@@ -413,7 +413,7 @@ def test_preflight_on_this_very_machine_never_crashes(stack: str) -> None:
 
 # --- which Docker the lab needs -----------------------------------------------------------------
 
-from lab.preflight import DOCKER_MINIMUM  # noqa: E402
+from host.preflight import DOCKER_MINIMUM  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.preflight import ACQUISITION_OFF, check_plugins, main, preflight, wanted_plugins
-from lab.toolchain import load_recipe
+from host.preflight import ACQUISITION_OFF, check_plugins, main, preflight, wanted_plugins
+from supply.toolchain import load_recipe
 
 FakePulumi = Callable[..., Path]  # (stdout, exit code=0) -> the file its argv is logged to
 OFF = {ACQUISITION_OFF: "true"}
@@ -226,7 +226,7 @@ def test_main_checks_the_running_venv_under_the_real_environment(
 ) -> None:
     """`make preflight` runs with the venv's python: the plugins of this project's own packages."""
     fake_pulumi("[]")
-    monkeypatch.setattr("lab.preflight.shutil.which", lambda name: None)
+    monkeypatch.setattr("host.preflight.shutil.which", lambda name: None)
     wanted = wanted_plugins(Path(sys.prefix))
     assert "kubernetes" in wanted, "the tests run in the project's venv"
     monkeypatch.setenv(ACQUISITION_OFF, "true")

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import toolchain
+from host.preflight import check_plugins, parse_version
 from lab.config import key
-from lab.preflight import check_plugins, parse_version
+from supply import toolchain
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import toolchain
-from lab.buildcache import recipe_key
-from lab.toolchain import (
+from supply import toolchain
+from supply.buildcache import recipe_key
+from supply.toolchain import (
     Binary,
     ModuleFile,
     Recipe,
@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _copy_recipe(tmp_path: Path) -> tuple[Path, Path]:
     recipe_dir = tmp_path / "toolchain"
-    shutil.copytree(ROOT / "toolchain", recipe_dir)
+    shutil.copytree(ROOT / "supply" / "toolchain", recipe_dir)
     script = tmp_path / "toolchain.py"
-    shutil.copyfile(ROOT / "lab" / "toolchain.py", script)
+    shutil.copyfile(ROOT / "supply" / "toolchain.py", script)
     return recipe_dir, script
 
 
@@ -60,9 +60,9 @@ def test_each_wrapper_module_says_why_it_exists() -> None:
     recipe = load_recipe()
     for b in recipe.binaries:
         if b.module_dir:
-            go_mod = (ROOT / "toolchain" / b.module_dir / "go.mod").read_text()
+            go_mod = (ROOT / "supply" / "toolchain" / b.module_dir / "go.mod").read_text()
             assert go_mod.startswith("// Why this module exists:"), b.module_dir
-            assert (ROOT / "toolchain" / b.module_dir / "go.sum").is_file(), b.module_dir
+            assert (ROOT / "supply" / "toolchain" / b.module_dir / "go.sum").is_file(), b.module_dir
 
 
 def _recipe(cli: str = "v3.274.1", k8s: str = "4.25.0", exec_version: str = "v3.272.0") -> Recipe:
@@ -160,3 +160,71 @@ def test_a_built_toolchain_is_complete() -> None:
     if found is None:
         pytest.skip("the toolchain is not built here (make toolchain)")
     toolchain.check_built(load_recipe(), found, dict(os.environ))
+
+
+def _file_proxy(root: Path) -> Path:
+    """A Go module proxy on disk serving one tiny module, example.com/tiny v1.0.0, with a JSON file."""
+    import zipfile  # noqa: PLC0415
+
+    at_v = root / "example.com" / "tiny" / "@v"
+    at_v.mkdir(parents=True)
+    (at_v / "list").write_text("v1.0.0\n")
+    (at_v / "v1.0.0.info").write_text('{"Version":"v1.0.0","Time":"2026-01-01T00:00:00Z"}\n')
+    (at_v / "v1.0.0.mod").write_text("module example.com/tiny\n")
+    with zipfile.ZipFile(at_v / "v1.0.0.zip", "w") as z:
+        z.writestr("example.com/tiny@v1.0.0/go.mod", "module example.com/tiny\n")
+        z.writestr("example.com/tiny@v1.0.0/tiny.go", "package tiny\n")
+        z.writestr("example.com/tiny@v1.0.0/data.json", '{ "a": 1 }\n')
+    return root
+
+
+def _cold_go_env(tmp_path: Path) -> dict[str, str]:
+    """A Go environment whose module cache is empty and whose only proxy is the one on disk."""
+    return {
+        **os.environ,
+        "GOPROXY": (_file_proxy(tmp_path / "proxy")).as_uri(),
+        "GOMODCACHE": str(tmp_path / "empty-modcache"),
+        "GOPATH": str(tmp_path / "gopath"),
+        "GOCACHE": str(tmp_path / "gocache"),
+        "GOSUMDB": "off",
+        "GOFLAGS": "-mod=mod",
+        "GOTOOLCHAIN": "local",
+    }
+
+
+@pytest.mark.skipif(
+    not (shutil.which("go") or Path("/usr/local/go/bin/go").exists()), reason="no go toolchain here"
+)
+def test_module_folders_are_found_in_an_empty_module_cache(tmp_path: Path) -> None:
+    """A fresh machine: the module an embed comes from is not yet downloaded (was KeyError: 'Dir')."""
+    go = toolchain.go_command()
+    env = _cold_go_env(tmp_path)
+    wrapper = tmp_path / "wrapper"
+    wrapper.mkdir()
+    (wrapper / "go.mod").write_text("module wrapper\n\ngo 1.22\n\nrequire example.com/tiny v1.0.0\n")
+    listed = json.loads(toolchain._run([go, "list", "-m", "-json", "example.com/tiny"], wrapper, env))
+    assert "Dir" not in listed  # what the old lookup read, and why it failed on a fresh machine
+
+    by_go_mod = toolchain._module_dir(go, "example.com/tiny", wrapper, env)
+    assert by_go_mod == tmp_path / "empty-modcache" / "example.com" / "tiny@v1.0.0"
+    assert (by_go_mod / "tiny.go").is_file()
+    assert toolchain._module_dir(go, "example.com/tiny@v1.0.0", wrapper, env) == by_go_mod
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copyfile(wrapper / "go.mod", src / "go.mod")
+    b = Binary(
+        name="x", version="v1.2.3", embed_module="example.com/tiny", embed_json={"out.json": "data.json"}
+    )
+    toolchain._write_embeds(go, b, src, env)
+    assert (src / "out.json").read_text() == '{"a":1}'
+
+
+@pytest.mark.skipif(
+    not (shutil.which("go") or Path("/usr/local/go/bin/go").exists()), reason="no go toolchain here"
+)
+def test_a_module_the_proxy_lacks_is_named_in_the_error(tmp_path: Path) -> None:
+    go = toolchain.go_command()
+    env = _cold_go_env(tmp_path)
+    with pytest.raises(ToolchainError, match=r"example\.com/absent"):
+        toolchain._module_dir(go, "example.com/absent@v1.0.0", tmp_path, env)

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from host.preflight import required_modules
 from lab.config import parse_config
-from lab.preflight import required_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))

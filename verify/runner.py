@@ -60,8 +60,8 @@ def _list(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if not args.replica:
-        from lab.cleanup import stack_config  # noqa: PLC0415 (only the kind path needs the stack)
         from lab.plan import plan  # noqa: PLC0415
+        from lab.stack_file import stack_config  # noqa: PLC0415 (only the kind path needs the stack)
         from verify import kind  # noqa: PLC0415 (only the kind path needs Docker)
 
         if not args.stack:

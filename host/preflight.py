@@ -1,6 +1,6 @@
 """Preflight for `make up`: find what would make `pulumi up` fail half-way, before it starts.
 
-Each problem is printed with the command that fixes it. Run: `python -m lab.preflight --stack S`.
+Each problem is printed with the command that fixes it. Run: `python -m host.preflight --stack S`.
 Nothing here may end in a traceback: a tool that is missing, hangs or answers nonsense, and a
 host file that is absent or unreadable, each become a finding that says what to do.
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import cgroups
+from host import cgroups
 from lab.config import LabConfig, LabConfigError, key
 from lab.image_ref import ImageSource
 
@@ -341,7 +341,7 @@ def check_inotify(files: HostFiles) -> list[Finding]:
 
 
 def check_cgroups(root: Path = cgroups.CGROUP_ROOT) -> Finding:
-    """Which cgroup version the host runs; on v1 the kind config lets the kubelet run (lab/cgroups.py)."""
+    """Which cgroup version the host runs; on v1 the kind config lets the kubelet run (host/cgroups.py)."""
     version = cgroups.cgroup_version(root)
     if version == 1:
         return Finding(True, f"cgroup v1 host ({root} has v1 hierarchies only): {cgroups.V1_REASON}")
@@ -419,7 +419,7 @@ def check_underlay_free(config: LabConfig, network_name: str, run: Runner = _run
 ACQUISITION_OFF = "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"
 
 # Provider modules the Go module proxy of this project's machines serves at no version
-# (`go list -m -versions`; toolchain/recipe.toml), so `make toolchain` cannot build their plugins.
+# (`go list -m -versions`; supply/toolchain/recipe.toml), so `make toolchain` cannot build their plugins.
 PROXY_REFUSES = {
     "command": "github.com/pulumi/pulumi-command/provider",
     "docker": "github.com/pulumi/pulumi-docker/provider/v5",
@@ -499,7 +499,7 @@ def _listed_plugins(text: str) -> set[tuple[str, str]] | None:
 
 def _toolchain_plugins() -> set[tuple[str, str]]:
     """(name, version) of the providers `make toolchain` builds; none if its recipe is unreadable."""
-    from lab import toolchain  # noqa: PLC0415 (standard library only, but only this check needs it)
+    from supply import toolchain  # noqa: PLC0415 (standard library only, but only this check needs it)
 
     try:
         recipe = toolchain.load_recipe()
@@ -609,13 +609,13 @@ def _stack_config(stack: str) -> LabConfig | None:
     """The stack's validated config, or None after saying on stderr what is wrong with it."""
     import yaml  # noqa: PLC0415
 
-    from lab import cleanup  # noqa: PLC0415
+    from lab import stack_file  # noqa: PLC0415
 
-    path = cleanup.STACKS_DIR / f"Pulumi.{stack}.yaml"
+    path = stack_file.STACKS_DIR / f"Pulumi.{stack}.yaml"
     try:
-        return cleanup.stack_config(stack, cleanup.STACKS_DIR)
+        return stack_file.stack_config(stack, stack_file.STACKS_DIR)
     except FileNotFoundError:
-        problem = f"no stack file {path}; the stacks are {', '.join(_stacks(cleanup.STACKS_DIR))}"
+        problem = f"no stack file {path}; the stacks are {', '.join(_stacks(stack_file.STACKS_DIR))}"
     except LabConfigError as exc:
         problem = str(exc)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:

@@ -1,14 +1,14 @@
 """Build Cilium's own binaries for the pinned release offline (the Go module proxy), cached by a key.
 
-`make cilium-images` runs `python -m lab.cilium_images build`. What it builds, with which flags and
-why, is data in images/cilium/recipe.toml; images/cilium/wrapper/ is the Go module that requires
+`make cilium-images` runs `python -m supply.cilium_images build`. What it builds, with which flags and
+why, is data in supply/images/cilium/recipe.toml; supply/images/cilium/wrapper/ is the Go module that requires
 `github.com/cilium/cilium` at the release and repeats (or replaces) what its go.mod needs from the
 proxy. The binaries land in `${XDG_CACHE_HOME:-~/.cache}/cilium-datapath-lab/cilium/<key>/bin/`,
-where <key> hashes every file of images/cilium/, this script, lab/buildcache.py, lab/images.py (its
+where <key> hashes every file of supply/images/cilium/, this script, supply/buildcache.py, supply/node_image.py (its
 one-binary image writer makes the operator image) and the Go version. From them it makes the agent
 image (a debootstrap rootfs, agent/rootfs.sh, `docker import`ed) and the operator image (its static
 binary alone, `docker load`ed), tagged `<repository>:<version>-<key>`; their tars stay in the key's
-directory. The discipline is lab/buildcache.py's: build in a temporary directory, check every binary
+directory. The discipline is supply/buildcache.py's: build in a temporary directory, check every binary
 that can report its version, rename into place, stamp last; a stamped key is never rebuilt, only
 re-imported if the engine lost an image.
 Only the standard library is used: it runs before a venv.
@@ -29,12 +29,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import buildcache, images, toolchain
-from lab.buildcache import built_dir, locked, recipe_key
-from lab.toolchain import ToolchainError, _run, cache_root, go_command, go_version
+from supply import buildcache, toolchain
+from supply import node_image as images
+from supply.buildcache import built_dir, locked, recipe_key
+from supply.toolchain import ToolchainError, _run, cache_root, go_command, go_version
 
 REPO = Path(__file__).resolve().parent.parent
-RECIPE_DIR = REPO / "images" / "cilium"
+RECIPE_DIR = Path(__file__).resolve().parent / "images" / "cilium"
 MODULE = "github.com/cilium/cilium"
 # Where Cilium's Makefile.defs stamps the version and the Envoy it expects (-X targets).
 VERSION_VAR = f"{MODULE}/pkg/version.ciliumVersion"
@@ -112,7 +113,7 @@ class CiliumRecipe:
 
 
 def _safe(what: str, value: object) -> str:
-    """lab.toolchain's plain-token check (names, packages, paths reach argv), raising this module's error."""
+    """supply.toolchain's plain-token check (names, packages, paths reach argv), raising this module's error."""
     if not isinstance(value, str):
         raise CiliumBuildError(f"recipe {what} must be a string, not {value!r}")
     try:
@@ -276,7 +277,7 @@ def build_argv(go: str, recipe: CiliumRecipe, binary: CiliumBinary, out: Path) -
 
 
 def cilium_key(recipe_dir: Path, go: str) -> str:
-    """The recipe key: every recipe file, this script, lab/buildcache.py, lab/images.py (the
+    """The recipe key: every recipe file, this script, supply/buildcache.py, supply/node_image.py (the
     operator image's writer) and the Go version."""
     writer = hashlib.sha256(Path(images.__file__).resolve().read_bytes()).hexdigest()
     return recipe_key(recipe_dir, Path(__file__).resolve(), f"{go}\0images.py {writer}")
@@ -312,7 +313,7 @@ def agent_import_argv(recipe: CiliumRecipe, tar: Path, tag: str) -> list[str]:
 def agent_rootfs_argv(
     recipe: CiliumRecipe, recipe_dir: Path, rootfs: Path, module: Path, bin_dir: Path
 ) -> list[str]:
-    """agent/rootfs.sh (lab.toolchain._run runs it, like every step, under `nice -n 19`)."""
+    """agent/rootfs.sh (supply.toolchain._run runs it, like every step, under `nice -n 19`)."""
     return [
         "bash",
         str(recipe_dir / "agent" / "rootfs.sh"),
@@ -472,7 +473,9 @@ def current_tags(env: Mapping[str, str]) -> tuple[str, str] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.cilium_images", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m supply.cilium_images", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="build Cilium's binaries and images unless this key is built")
     sub.add_parser("key", help="print the cache key of the current recipe")

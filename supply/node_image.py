@@ -1,13 +1,13 @@
 """Build the lab's kind node image offline (Debian packages and the Go module proxy), cached by a key.
 
-`make images` runs `python -m lab.images build`. What it builds, and why at those versions, is data
-in images/kind-node/recipe.toml. Built output lives in
+`make images` runs `python -m supply.node_image build`. What it builds, and why at those versions, is data
+in supply/images/kind-node/recipe.toml. Built output lives in
 `${XDG_CACHE_HOME:-~/.cache}/cilium-datapath-lab/images/<key>/` (bin/ the Kubernetes binaries,
 images/ the control-plane image tars, node-rootfs.tar the node's filesystem), where <key> hashes
-every file of images/kind-node/, this script, lab/buildcache.py, the capability filter the node runs
+every file of supply/images/kind-node/, this script, supply/buildcache.py, the capability filter the node runs
 and the Go version. The node image is imported into the Docker engine as
 `<repository>:<version>-<key>`; a stack runs it as `local:<that tag>` (lab/image_ref.py). The
-discipline is lab/buildcache.py's: build in a temporary directory, rename it into place, stamp
+discipline is supply/buildcache.py's: build in a temporary directory, rename it into place, stamp
 last; a stamped key is never rebuilt (only re-imported if the engine lost it).
 Only the standard library is used: it runs before a venv.
 """
@@ -30,12 +30,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import buildcache, toolchain
-from lab.buildcache import built_dir, locked, recipe_key
-from lab.toolchain import ToolchainError, _run, cache_root, go_command, go_version
+from supply import buildcache, toolchain
+from supply.buildcache import built_dir, locked, recipe_key
+from supply.toolchain import ToolchainError, _run, cache_root, go_command, go_version
 
 REPO = Path(__file__).resolve().parent.parent
-RECIPE_DIR = REPO / "images" / "kind-node"
+RECIPE_DIR = Path(__file__).resolve().parent / "images" / "kind-node"
 CAPFILTER = REPO / "engine" / "runc_capfilter.py"
 # The stack config key that selects the node image (lab/config.py's key("nodeImage"); this module
 # runs before the venv, so it cannot import lab.config).
@@ -79,7 +79,7 @@ class NodeRecipe:
 
 
 def _safe(what: str, value: str) -> str:
-    """lab.toolchain's plain-token check, raising this module's error."""
+    """supply.toolchain's plain-token check, raising this module's error."""
     try:
         return toolchain._safe(what, value)
     except ToolchainError as exc:
@@ -238,7 +238,7 @@ def static_image_archive(ref: str, binary: bytes, path: str, arch: str) -> bytes
         "created": "1970-01-01T00:00:00Z",
         "config": {"Entrypoint": [path], "Env": [f"PATH={_IMAGE_PATH}"], "WorkingDir": "/"},
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]},
-        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "lab/images.py"}],
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "supply/node_image.py"}],
     }
     config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     config_name = f"{hashlib.sha256(config_bytes).hexdigest()}.json"
@@ -490,7 +490,7 @@ def current_tag(env: Mapping[str, str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.images", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m supply.node_image", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="build the node image unless this key is built; import it if missing")
     sub.add_parser("key", help="print the cache key of the current recipe")

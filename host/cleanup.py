@@ -16,25 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from lab.config import PROJECT, LabConfig, parse_config
 from lab.plan import LABEL_STACK
+from lab.stack_file import STACKS_DIR, stack_config
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
-STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
 
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=120)
-
-
-def stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> LabConfig:
-    """The stack's validated config, read from its stack file (outside a Pulumi run)."""
-    raw = yaml.safe_load((stacks_dir / f"Pulumi.{stack}.yaml").read_text())["config"]
-    prefix = f"{PROJECT}:"
-    return parse_config({k[len(prefix) :]: v for k, v in raw.items() if k.startswith(prefix)}, stack)
 
 
 def cluster_name(stack: str, stacks_dir: Path = STACKS_DIR) -> str:

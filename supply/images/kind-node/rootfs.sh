@@ -1,7 +1,7 @@
 # Make the kind node's root filesystem in an empty directory: Debian by debootstrap (minbase plus the
-# recipe's packages), then systemd trimmed for life in a container. Run as root by lab/images.py:
+# recipe's packages), then systemd trimmed for life in a container. Run as root by supply/node_image.py:
 #   bash rootfs.sh TARGET SUITE MIRROR PACKAGE[,PACKAGE...]
-# The node's own files and binaries are added afterwards by lab/images.py.
+# The node's own files and binaries are added afterwards by supply/node_image.py.
 set -o errexit -o nounset -o pipefail
 
 target=$1 suite=$2 mirror=$3 packages=$4

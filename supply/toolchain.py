@@ -1,10 +1,10 @@
 """Build the real Pulumi toolchain from the Go module proxy into a cache outside the repository.
 
-`make toolchain` runs `python -m lab.toolchain build`. What it builds, and why at those versions, is
-data in toolchain/recipe.toml. The result lives in
+`make toolchain` runs `python -m supply.toolchain build`. What it builds, and why at those versions, is
+data in supply/toolchain/recipe.toml. The result lives in
 `${XDG_CACHE_HOME:-~/.cache}/cilium-datapath-lab/toolchain/<key>/` (bin/ for PATH, pulumi-home/ for
-PULUMI_HOME with the providers installed as plugins), where <key> hashes every file of toolchain/,
-lab/buildcache.py (the build discipline, shared with the node image),
+PULUMI_HOME with the providers installed as plugins), where <key> hashes every file of supply/toolchain/,
+supply/buildcache.py (the build discipline, shared with the node image),
 this script and the Go version: while they are unchanged nothing is rebuilt. A build runs in a
 temporary directory renamed into place only after every binary is built and checked, so a killed
 build never leaves a half toolchain. Go's own module and build caches are shared between keys,
@@ -27,11 +27,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import buildcache
-from lab.buildcache import built_dir, locked, recipe_key
+from supply import buildcache
+from supply.buildcache import built_dir, locked, recipe_key
 
 REPO = Path(__file__).resolve().parent.parent
-RECIPE_DIR = REPO / "toolchain"
+RECIPE_DIR = Path(__file__).resolve().parent / "toolchain"
 BINARY_KEYS = frozenset(
     {
         "name",
@@ -250,9 +250,15 @@ def _run(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
 
 
 def _module_dir(go: str, module: str, cwd: Path, env: Mapping[str, str]) -> Path:
-    """Where the Go module cache holds `module` (a path@version, or the version cwd's go.mod selects)."""
-    argv = [go, "mod", "download", "-json", module] if "@" in module else [go, "list", "-m", "-json", module]
-    return Path(json.loads(_run(argv, cwd, env))["Dir"])
+    """Where the Go module cache holds `module` (a path@version, or the version cwd's go.mod selects).
+
+    `go mod download -json` fetches the module first when the cache lacks it; `go list -m -json`
+    would not, and names no Dir for a module not yet downloaded (a fresh machine's empty cache).
+    """
+    answer = json.loads(_run([go, "mod", "download", "-json", module], cwd, env))
+    if answer.get("Error") or not answer.get("Dir"):
+        raise ToolchainError(f"`go mod download {module}` (in {cwd}) gave no module folder: {answer}")
+    return Path(answer["Dir"])
 
 
 def _write_embeds(go: str, b: Binary, src: Path, env: Mapping[str, str]) -> None:
@@ -396,7 +402,7 @@ def current_dir(env: Mapping[str, str]) -> Path | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.toolchain", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m supply.toolchain", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="build the toolchain unless this key is already built")
     sub.add_parser("dir", help="print the built toolchain's directory (exit 1 if it is not built)")

@@ -2,12 +2,12 @@
 
 helm.cilium.io cannot be reached from this machine, but the Go module proxy serves Cilium's
 releases, and a release's `install/kubernetes/cilium` is its chart as published (Chart.yaml
-carries the version). `make chart` (`python -m lab.chart build`) packs that directory as
+carries the version). `make chart` (`python -m supply.chart build`) packs that directory as
 `${XDG_CACHE_HOME:-~/.cache}/cilium-datapath-lab/charts/<key>/cilium-<version>.tgz`, laid out as
 `helm package` lays a chart out (one top directory `cilium/`), so whatever takes a chart tarball
 takes it: the Helm values tests (`CILIUM_CHART`, set by `make test` when the chart is built) and
 Helm itself. The tarball is byte-for-byte the same on every build (sorted members, owner 0, fixed
-times and modes). The key hashes this script, lab/buildcache.py and the version, and a stamped key
+times and modes). The key hashes this script, supply/buildcache.py and the version, and a stamped key
 is never rebuilt. Only the standard library is used: it runs before a venv.
 """
 
@@ -28,9 +28,9 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from lab import buildcache
-from lab.buildcache import built_dir, locked
-from lab.toolchain import ToolchainError, _run, go_command
+from supply import buildcache
+from supply.buildcache import built_dir, locked
+from supply.toolchain import ToolchainError, _run, go_command
 
 MODULE = "github.com/cilium/cilium"
 CHART_PATH = "install/kubernetes/cilium"
@@ -80,7 +80,7 @@ def ignore_rules(text: str) -> list[str]:
     rules = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     negated = [r for r in rules if r.startswith("!")]
     if negated:
-        raise ChartError(f".helmignore negates {negated}; lab/chart.py packs only plain patterns")
+        raise ChartError(f".helmignore negates {negated}; supply/chart.py packs only plain patterns")
     return rules
 
 
@@ -202,7 +202,7 @@ def current_path(env: Mapping[str, str], version: str = CILIUM_VERSION) -> Path 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.chart", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m supply.chart", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--version", default=CILIUM_VERSION, help=f"Cilium release X.Y.Z (default {CILIUM_VERSION})"
     )

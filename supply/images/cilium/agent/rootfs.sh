@@ -1,6 +1,6 @@
 # Make the Cilium agent image's root filesystem in an empty directory, as Cilium's own
 # images/cilium/Dockerfile lays it out, from Debian packages and the binaries `make cilium-images`
-# built. Run as root by lab/cilium_images.py:
+# built. Run as root by supply/cilium_images.py:
 #   bash rootfs.sh TARGET SUITE MIRROR PACKAGE[,PACKAGE...] MODULE_DIR BIN_DIR
 # MODULE_DIR is github.com/cilium/cilium@<release> in the Go module cache (read only).
 set -o errexit -o nounset -o pipefail

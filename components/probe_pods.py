@@ -1,4 +1,4 @@
-"""TestWorkloads: the pods the checks send traffic between, pinned to nodes as in the write-up."""
+"""ProbePods: the pods the checks send traffic between, pinned to nodes as in the write-up."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from verify.kind import TEST_NAMESPACE, TOOLS_IMAGE
 
 
 @dataclass(frozen=True)
-class TestWorkloadsArgs:
+class ProbePodsArgs:
     cluster: KindCluster
     cilium: CiliumRelease
 
@@ -25,15 +25,15 @@ def placement(node_names: list[str]) -> dict[str, str]:
     return {"pod-a": first_worker, "pod-b": first_worker, "pod-c": other}
 
 
-class TestWorkloads(pulumi.ComponentResource):
+class ProbePods(pulumi.ComponentResource):
     """Three long-running netshoot pods with ping and tcpdump, pinned by nodeName."""
 
-    __test__ = False  # not a pytest test class, despite the name
-
-    def __init__(
-        self, name: str, args: TestWorkloadsArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        super().__init__("lab:index:TestWorkloads", name, None, opts)
+    def __init__(self, name: str, args: ProbePodsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # Stacks created while this was `lab:index:TestWorkloads` keep their pods (no replacement).
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="lab:index:TestWorkloads")])
+        )
+        super().__init__("lab:index:ProbePods", name, None, opts)
         cluster = args.cluster
         in_cluster = pulumi.ResourceOptions(
             parent=self,

@@ -1,6 +1,6 @@
 """The discipline every cached build of this project follows (toolchain, node image, ...).
 
-A build is keyed by what determines its output (lab/toolchain.py's and lab/images.py's keys), runs
+A build is keyed by what determines its output (supply/toolchain.py's and supply/node_image.py's keys), runs
 in a temporary directory beside its final place, and is renamed into place with its stamp written
 last, so only a directory holding a stamp counts as built: a killed build never leaves a half
 result that a later run would trust. One lock per cache root keeps two builds from racing.
