@@ -42,7 +42,19 @@ export CILIUM_CHART := $(BUILT_CHART)
 endif
 endif
 
-.PHONY: venv test lint pytest preflight toolchain images chart cilium-images stack up preview destroy bench mutation sweep clean help
+# The one switch (lab/offline.py): on a machine that reaches no registry (this project's own
+# machines, CI) a lab runs what supply/ builds here, named by a manifest in LAB_OFFLINE_SUPPLY;
+# elsewhere the registries' images and Pulumi's own plugins. supply/offline.py detects which;
+# LAB_SUPPLY=offline or LAB_SUPPLY=online overrides it. Only the stack targets see the manifest.
+LAB_SUPPLY ?= $(shell $(PYTHON) -m supply.offline detect 2>/dev/null)
+export LAB_SUPPLY
+ifeq ($(LAB_SUPPLY),offline)
+SUPPLY_FIRST := supply
+# Deferred (=): read when a stack target runs, after `supply` has built what was missing.
+_up _preview _destroy: export LAB_OFFLINE_SUPPLY = $(shell $(PYTHON) -m supply.offline manifest)
+endif
+
+.PHONY: venv test lint pytest preflight toolchain images chart cilium-images tools-image supply stack up preview destroy _up _preview _destroy bench mutation sweep clean help
 
 help:
 	@echo "make up STACK=<overlay|geneve|native-auto|static|bgp>   bring a lab up"
@@ -56,6 +68,8 @@ help:
 	@echo "make images              build the kind node image offline and import it into Docker (cached)"
 	@echo "make chart               pack the pinned Cilium Helm chart from the Go module proxy (cached)"
 	@echo "make cilium-images       build Cilium's binaries and agent/operator images from the Go module proxy (cached)"
+	@echo "make tools-image         build the checks' tools image from Debian packages (cached)"
+	@echo "make supply              build every missing piece of this machine's offline supply (cached)"
 
 venv: $(VENV)/.installed
 
@@ -79,8 +93,9 @@ pytest: venv
 
 test: lint pytest
 
+PREFLIGHT_FOR ?= up
 preflight: venv
-	$(PY) -m host.preflight --stack $(STACK)
+	$(PY) -m host.preflight --stack $(STACK) --for $(PREFLIGHT_FOR)
 
 # Builds once per recipe into ~/.cache/cilium-datapath-lab/toolchain/<key>/ (see README).
 toolchain:
@@ -103,6 +118,19 @@ chart:
 cilium-images:
 	$(PYTHON) -m supply.cilium_images build
 
+# The checks' tools image (ip, tcpdump, ping, python3) from Debian packages, standing in for
+# netshoot where no registry is reachable (supply/tools_image.py; debootstrap needs root).
+tools-image:
+	$(PYTHON) -m supply.tools_image build
+
+# Everything a machine without a registry needs for a lab, each piece built only if its cache key
+# is missing (supply/offline.py), with this machine's own Docker engine started if none answers.
+supply:
+ifneq ($(LOCAL_DOCKER_HOST),)
+	engine/dockerd.sh start
+endif
+	$(PYTHON) -m supply.offline build
+
 $(CURDIR)/.pulumi-state:
 	mkdir -p $@
 
@@ -110,13 +138,19 @@ stack: preflight $(CURDIR)/.pulumi-state
 	@command -v pulumi >/dev/null || { echo "no pulumi CLI: run 'make toolchain'"; exit 1; }
 	pulumi stack select --create $(STACK) --secrets-provider passphrase --non-interactive
 
-up: stack
+# The public targets build the offline supply first where it is needed, then run the stack in a
+# fresh make, which finds the toolchain that may have just been built.
+up preview destroy: venv $(SUPPLY_FIRST)
+	@$(MAKE) --no-print-directory _$@ STACK=$(STACK)
+
+_up: stack
 	pulumi up --stack $(STACK) --yes --non-interactive --diff
 
-preview: stack
+_preview: PREFLIGHT_FOR = preview
+_preview: stack
 	pulumi preview --stack $(STACK) --diff --non-interactive
 
-destroy: venv
+_destroy:
 	pulumi destroy --stack $(STACK) --yes --non-interactive
 
 bench: venv

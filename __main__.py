@@ -51,7 +51,7 @@ if config.bgp is not None:
 
 verify = None
 if config.verify.enabled:
-    workloads = ProbePods("workloads", ProbePodsArgs(cluster=cluster, cilium=cilium))
+    workloads = ProbePods("workloads", ProbePodsArgs(config=config, cluster=cluster, cilium=cilium))
     declared: pulumi.Input[str] = (
         node_routes.apply(lambda table: json.dumps(table.declared())) if node_routes is not None else "[]"
     )

@@ -3,7 +3,7 @@
 Creates a kind cluster (`kind_config.smoke_cluster`: no default CNI, no kube-proxy) from the built
 node image on a Docker network of its own, loads the agent and operator images `make cilium-images`
 built into the nodes, and installs the packed chart (`make chart`) with the lab's overlay values
-(`lab.cilium.helm_values`) plus bench/cilium_smoke_program/offline-values.yaml, through a throwaway
+(`lab.cilium.helm_values`) plus cilium/values-offline.yaml, through a throwaway
 Pulumi program with the real kubernetes provider's helm.v3.Release (as the lab installs Cilium).
 Then it waits, printing progress, for the cilium DaemonSet and the nodes to be Ready, prints
 `cilium-dbg status --brief` (then the full status, the ipcache's tunnel endpoints and, once it has
@@ -67,9 +67,9 @@ def _run(argv: Sequence[str], env: Mapping[str, str], *, check: bool = True, tim
 
 
 def offline_values(agent_tag: str, operator_tag: str) -> dict[str, Any]:
-    """offline-values.yaml with the built images: the chart names the operator image
-    `<operator.image.repository>-generic:<tag>`, so the repository loses that suffix here."""
-    values: dict[str, Any] = yaml.safe_load((PROGRAM / "offline-values.yaml").read_text())
+    """cilium/values-offline.yaml (the lab's offline switch) with the built images: the chart names
+    the operator image `<operator.image.repository>-generic:<tag>`, so the repository loses that suffix here."""
+    values: dict[str, Any] = yaml.safe_load(cilium.OFFLINE_VALUES.read_text())
     agent_repo, agent_version = agent_tag.rsplit(":", 1)
     operator_repo, operator_version = operator_tag.rsplit(":", 1)
     if not operator_repo.endswith("-generic"):

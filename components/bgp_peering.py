@@ -15,7 +15,6 @@ from components.kind_cluster import KindCluster
 from lab.config import LabConfig
 from lab.plan import AddressPlan
 from lab.scripts import INTERPRETER, script
-from verify.kind import TOOLS_IMAGE
 
 API = "cilium.io/v2"
 ADVERTISE_LABEL = {"cilium-datapath-lab/advertise": "bgp"}
@@ -174,7 +173,7 @@ class BgpPeering(pulumi.ComponentResource):
                         containers=[
                             k8s.core.v1.ContainerArgs(
                                 name="echo",
-                                image=TOOLS_IMAGE,
+                                image=config.tools_image,
                                 # Answers every TCP connection with the name of the node it runs on.
                                 command=[
                                     "socat",

@@ -40,13 +40,14 @@ class CiliumRelease(pulumi.ComponentResource):
         super().__init__("lab:index:CiliumRelease", name, None, opts)
         config, plan, cluster = args.config, args.plan, args.cluster
         self.values = cilium.helm_values(config, plan)
+        chart, repository = cilium.chart_source(config)
 
         self.release = k8s.helm.v3.Release(
             f"{name}-chart",
             name=cilium.RELEASE_NAME,
-            chart=cilium.CHART,
+            chart=chart,
             version=config.cilium_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=cilium.CHART_REPO),
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repository) if repository else None,
             namespace=cilium.NAMESPACE,
             values=self.values,
             timeout=INSTALL_TIMEOUT_SECONDS,
@@ -54,7 +55,7 @@ class CiliumRelease(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=cluster.provider,
-                depends_on=[cluster.nodes_ready],
+                depends_on=[cluster.nodes_ready, *cluster.images_loaded],
                 deleted_with=cluster.cluster,
             ),
         )

@@ -142,6 +142,22 @@ class KindCluster(pulumi.ComponentResource):
                 opts=on_cluster,
             )
 
+        # On a machine with no registry (the offline switch): the images the nodes run go into every
+        # node before anything would pull them.
+        self.images_loaded: list[pulumi.Resource] = []
+        if config.offline is not None:
+            images = config.offline.node_images()
+            self.images_loaded.append(
+                command.local.Command(
+                    f"{name}-images",
+                    create=script("kind/load-images"),
+                    interpreter=INTERPRETER,
+                    environment={"LAB_CLUSTER": config.cluster_name, "LAB_IMAGES": " ".join(images)},
+                    triggers=[self.cluster.id, *images],
+                    opts=on_cluster,
+                )
+            )
+
         # Every in-cluster resource uses this provider: never the user's ambient kubeconfig,
         # and a cluster deleted out of band does not block `pulumi destroy`.
         self.provider = k8s.Provider(

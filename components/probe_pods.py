@@ -9,11 +9,13 @@ import pulumi_kubernetes as k8s
 
 from components.cilium_release import CiliumRelease
 from components.kind_cluster import KindCluster
-from verify.kind import TEST_NAMESPACE, TOOLS_IMAGE
+from lab.config import LabConfig
+from verify.kind import TEST_NAMESPACE
 
 
 @dataclass(frozen=True)
 class ProbePodsArgs:
+    config: LabConfig
     cluster: KindCluster
     cilium: CiliumRelease
 
@@ -64,7 +66,7 @@ class ProbePods(pulumi.ComponentResource):
                     containers=[
                         k8s.core.v1.ContainerArgs(
                             name="tools",
-                            image=TOOLS_IMAGE,
+                            image=args.config.tools_image,
                             command=["sleep", "infinity"],
                             security_context=k8s.core.v1.SecurityContextArgs(
                                 capabilities=k8s.core.v1.CapabilitiesArgs(add=["NET_ADMIN", "NET_RAW"])

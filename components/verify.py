@@ -18,7 +18,7 @@ from lab.config import LabConfig
 from lab.plan import LABEL_STACK, AddressPlan
 from lab.scripts import INTERPRETER, script
 from verify import catalogue, checks
-from verify.kind import TOOLS_IMAGE, sidecar_name, topology_spec
+from verify.kind import sidecar_name, topology_spec
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Verify(pulumi.ComponentResource):
 
         image = docker.RemoteImage(
             f"{name}-tools-image",
-            name=TOOLS_IMAGE,
+            name=config.tools_image,
             keep_locally=True,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -19,12 +19,13 @@ import subprocess
 import sys
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from host import cgroups
-from lab.config import LabConfig, LabConfigError, key
+from lab import offline
+from lab.config import LabConfig, LabConfigError, key, with_offline_supply
 from lab.image_ref import ImageSource
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
@@ -583,8 +584,13 @@ def preflight(
     env: Mapping[str, str] | None = None,
     venv: Path | None = None,
     cgroup_root: Path = cgroups.CGROUP_ROOT,
+    creates: bool = True,
 ) -> list[Finding]:
-    """`env`: the environment pulumi will run in (None skips the plugin check); `venv`: the program's."""
+    """`env`: the environment pulumi will run in (None skips the plugin check); `venv`: the program's.
+
+    `creates`: False for a preview, which creates nothing: what only a created lab needs (the
+    kernel's tunnel module, inotify watches, a free underlay, the node image) is then a warning.
+    """
     findings = [check_tool(t, run, which or shutil.which) for t in TOOLS]
     if env is not None:
         findings += check_plugins(env, venv or Path(sys.prefix), run)
@@ -593,16 +599,27 @@ def preflight(
     daemon = check_docker_daemon(run)
     findings.append(daemon)
     if config is not None:
+        lab: list[Finding] = []
         if (system or platform.system()) == "Linux":  # Docker Desktop keeps its kernel in a VM
-            findings += check_kernel_modules(config, files or HostFiles(), run)
-            findings += check_inotify(files or HostFiles())
-            findings.append(check_cgroups(cgroup_root))
+            lab += check_kernel_modules(config, files or HostFiles(), run)
+            lab += check_inotify(files or HostFiles())
+            lab.append(check_cgroups(cgroup_root))
         if daemon.ok:
             from lab.plan import plan  # noqa: PLC0415 (plan imports config; keep this module light)
 
-            findings.append(check_underlay_free(config, plan(config).network_name, run))
-            findings.append(check_node_image(config, run))
+            lab.append(check_underlay_free(config, plan(config).network_name, run))
+            lab.append(check_node_image(config, run))
+        findings += lab if creates else [only_for_up(f) for f in lab]
     return findings
+
+
+def only_for_up(finding: Finding) -> Finding:
+    """A problem only a created lab would meet, said as a warning before a preview."""
+    if finding.ok or not finding.required:
+        return finding
+    return replace(
+        finding, what=f"{finding.what} (a preview creates nothing; `make up` needs it)", required=False
+    )
 
 
 def _stack_config(stack: str) -> LabConfig | None:
@@ -613,10 +630,12 @@ def _stack_config(stack: str) -> LabConfig | None:
 
     path = stack_file.STACKS_DIR / f"Pulumi.{stack}.yaml"
     try:
-        return stack_file.stack_config(stack, stack_file.STACKS_DIR)
+        return with_offline_supply(
+            stack_file.stack_config(stack, stack_file.STACKS_DIR), offline.load(os.environ)
+        )
     except FileNotFoundError:
         problem = f"no stack file {path}; the stacks are {', '.join(_stacks(stack_file.STACKS_DIR))}"
-    except LabConfigError as exc:
+    except (LabConfigError, offline.OfflineSupplyError) as exc:
         problem = str(exc)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         problem = f"cannot read {path}: {exc.__class__.__name__}: {exc}"
@@ -631,6 +650,13 @@ def _stacks(stacks_dir: Path) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stack", default="", help="the stack about to be brought up (for the message only)")
+    parser.add_argument(
+        "--for",
+        dest="command",
+        choices=("up", "preview"),
+        default="up",
+        help="what comes next: a preview creates nothing, so host limits only `up` meets are warnings",
+    )
     args = parser.parse_args(argv)
     config = None
     if args.stack:
@@ -638,13 +664,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if config is None:
             return 2
     # make runs this with the venv's python, the one PULUMI_PYTHON_CMD runs the program with.
-    findings = preflight(config=config, env=os.environ, venv=Path(sys.prefix))
+    findings = preflight(config=config, env=os.environ, venv=Path(sys.prefix), creates=args.command == "up")
     for f in findings:
         print(f)
     failed = [f for f in findings if not f.ok and f.required]
     if failed:
         print(
-            f"\npreflight: {len(failed)} problem(s) to fix before `make up{' STACK=' + args.stack if args.stack else ''}`"
+            f"\npreflight: {len(failed)} problem(s) to fix before `make {args.command}{' STACK=' + args.stack if args.stack else ''}`"
         )
         return 1
     return 0

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from lab import offline
 from lab.config import LabConfig
 from lab.modes import Ipam, Mode
 from lab.plan import AddressPlan
@@ -17,6 +18,7 @@ CHART_REPO = "https://helm.cilium.io"
 NAMESPACE = "kube-system"
 RELEASE_NAME = "cilium"
 COMMON_VALUES = Path(__file__).resolve().parent.parent / "cilium" / "values-common.yaml"
+OFFLINE_VALUES = Path(__file__).resolve().parent.parent / "cilium" / "values-offline.yaml"
 
 # The operator registers these at runtime (not via Helm), so Cilium custom resources must wait
 # until each one is Established.
@@ -80,4 +82,15 @@ def mode_values(config: LabConfig) -> dict[str, Any]:
 def helm_values(config: LabConfig, plan: AddressPlan) -> dict[str, Any]:
     common = yaml.safe_load(COMMON_VALUES.read_text())
     cluster = {"k8sServiceHost": plan.control_plane.name}
-    return _deep_merge(_deep_merge(common, mode_values(config)), cluster)
+    values = _deep_merge(_deep_merge(common, mode_values(config)), cluster)
+    if config.offline is not None:  # this machine's own images, loaded into the nodes, never pulled
+        values = _deep_merge(values, yaml.safe_load(OFFLINE_VALUES.read_text()))
+        values = _deep_merge(values, offline.helm_overrides(config.offline))
+    return values
+
+
+def chart_source(config: LabConfig) -> tuple[str, str | None]:
+    """(chart, repository): the release from helm.cilium.io, or this machine's packed archive."""
+    if config.offline is not None:
+        return config.offline.cilium_chart, None
+    return CHART, CHART_REPO

@@ -10,9 +10,11 @@ variables, never spliced into command text.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import ipaddress
 import json
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,8 +23,10 @@ from typing import Any, TypeVar
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from lab.image_ref import ImageRef, ImageRefError, parse_image_ref
+from lab import offline
+from lab.image_ref import ImageRef, ImageRefError, ImageSource, parse_image_ref
 from lab.modes import MODE_FACTS, Mode, ModeFacts
+from lab.offline import OfflineSupply
 
 PROJECT = "cilium-datapath-lab"
 
@@ -34,6 +38,11 @@ DEFAULT_NODE_IMAGE = (
     "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5"
 )
 DEFAULT_CILIUM_VERSION = "1.20.2"
+# nicolaka/netshoot v0.16 (Alpine: iproute2 with -j, tcpdump, iputils ping), multi-arch index: the
+# probe pods and the node sidecars (a machine with no registry runs its own, lab/offline.py).
+DEFAULT_TOOLS_IMAGE = (
+    "nicolaka/netshoot:v0.16@sha256:b09d9b21381f47a79b3cbcb30da25266dc17186ea00ae65e99fdc51396f48e70"
+)
 # cilium.io/v2 BGP resources and CiliumLoadBalancerIPPool v2 exist from 1.18 on.
 MIN_CILIUM_VERSION = (1, 18, 0)
 DEFAULT_SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/16")  # kind's default serviceSubnet
@@ -119,6 +128,12 @@ class LabConfig:
     static_routes: tuple[StaticRoute, ...] = ()
     bgp: BgpConfig | None = None
     verify: VerifyConfig = field(default_factory=VerifyConfig)
+    offline: OfflineSupply | None = None  # this machine's own images and chart (lab/offline.py)
+
+    @property
+    def tools_image(self) -> str:
+        """The image of the probe pods and the node sidecars (ip, tcpdump, ping)."""
+        return self.offline.tools if self.offline is not None else DEFAULT_TOOLS_IMAGE
 
     @property
     def facts(self) -> ModeFacts:
@@ -661,6 +676,34 @@ def raw_from_pulumi() -> dict[str, Any]:
     return {k[len(prefix) :]: v for k, v in merged.items() if k.startswith(prefix)}
 
 
+def with_offline_supply(config: LabConfig, supply: OfflineSupply | None) -> LabConfig:
+    """The config with this machine's own images and chart in place of the registries' (the switch).
+
+    A registry `nodeImage` becomes the built node image; a `local:` or image-ID one is the user's
+    own and stays. The built chart and images are of one Cilium release, so another
+    `ciliumVersion` is an error naming the key rather than a chart that cannot be found.
+    """
+    if supply is None:
+        return config
+    if config.cilium_version != supply.cilium_version:
+        raise LabConfigError(
+            [
+                ConfigIssue(
+                    "ciliumVersion",
+                    f"{config.cilium_version!r}: this machine reaches no registry and its own Cilium chart and "
+                    f"images are of {supply.cilium_version} only ({supply.manifest}); set ciliumVersion to "
+                    f"{supply.cilium_version}, or change the release in supply/images/cilium/recipe.toml and "
+                    "run `make supply`",
+                )
+            ]
+        )
+    node_image = config.node_image
+    if node_image.source is ImageSource.REGISTRY:
+        node_image = ImageRef(ImageSource.LOCAL_TAG, supply.node_image)
+    return dataclasses.replace(config, node_image=node_image, offline=supply)
+
+
 def load() -> LabConfig:
     """Read and validate the current stack's config (raises LabConfigError before any resource exists)."""
-    return parse_config(raw_from_pulumi(), pulumi.get_stack())
+    # OfflineSupplyError (a manifest missing or wrong) names the variable, the file and the fix.
+    return with_offline_supply(parse_config(raw_from_pulumi(), pulumi.get_stack()), offline.load(os.environ))

@@ -23,7 +23,8 @@ import pytest
 import yaml
 
 from lab import cilium
-from lab.config import parse_config
+from lab import offline as lab_offline
+from lab.config import parse_config, with_offline_supply
 from lab.plan import plan
 from supply import chart, cilium_images
 from supply import node_image as images
@@ -494,3 +495,41 @@ def test_every_offline_value_is_a_key_of_the_real_chart_and_passes_its_schema() 
     config = parse_config({"mode": "overlay"}, "overlay")
     merged = cilium._deep_merge(cilium.helm_values(config, plan(config)), values)
     jsonschema.validate(merged, schema)
+
+
+@pytest.mark.parametrize("mode", ["overlay", "geneve", "native-auto", "static", "bgp"])
+def test_the_lab_values_under_the_offline_switch_pass_the_real_chart_schema(mode: str) -> None:
+    """What a stack gives Helm on a machine with no registry (lab/offline.py), key for key."""
+    tarball = os.environ.get("CILIUM_CHART") or chart.current_path(os.environ)
+    if not tarball:
+        pytest.skip("run `make chart` (or set CILIUM_CHART) to check the values against the real chart")
+    with tarfile.open(tarball) as tar:
+        defaults = yaml.safe_load(tar.extractfile("cilium/values.yaml").read())  # type: ignore[union-attr]
+        schema = json.loads(tar.extractfile("cilium/values.schema.json").read())  # type: ignore[union-attr]
+    supply = lab_offline.parse(
+        {
+            "nodeImage": "cdl/kind-node:v1.36.1-k",
+            "ciliumVersion": "1.20.2",
+            "ciliumChart": str(tarball),
+            "ciliumAgent": "cdl/cilium:1.20.2-k",
+            "ciliumOperator": "cdl/operator-generic:1.20.2-k",
+            "tools": "cdl/tools:bookworm-k",
+        },
+        "test",
+    )
+    config = with_offline_supply(parse_config({"mode": mode}, mode), supply)
+    values = cilium.helm_values(config, plan(config))
+    unknown = []
+    for leaf in [
+        *_leaves(yaml.safe_load(cilium.OFFLINE_VALUES.read_text())),
+        "image.tag",
+        "operator.image.tag",
+    ]:
+        node: Any = defaults
+        for part in leaf.split("."):
+            node = node.get(part, _DELETE) if isinstance(node, dict) else _DELETE
+        if node is _DELETE:
+            unknown.append(leaf)
+    assert unknown == []
+    jsonschema.validate(values, schema)
+    assert values["image"]["pullPolicy"] == "Never" and values["operator"]["image"]["useDigest"] is False

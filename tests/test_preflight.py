@@ -117,6 +117,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from host.preflight import (  # noqa: E402
+    Finding,
     HostFiles,
     check_inotify,
     check_kernel_modules,
@@ -363,6 +364,41 @@ def test_full_preflight_for_a_stack_on_linux() -> None:
     assert len(failed) == 1 and "geneve" in failed[0]
     on_mac = preflight(fake_runner(HEALTHY), present, config=GENEVE, files=host(), system="Darwin")
     assert all(f.ok for f in on_mac)
+
+
+def test_before_a_preview_what_only_up_needs_is_a_warning() -> None:
+    """A preview creates nothing: no geneve module and too few inotify watches do not stop it."""
+    files = host(
+        {"/proc/sys/fs/inotify/max_user_watches": "100", "/proc/sys/fs/inotify/max_user_instances": "512"}
+    )
+    runner = fake_runner({**HEALTHY, "modinfo geneve": (1, "", "not found")})
+    for_up = preflight(runner, present, config=GENEVE, files=files, system="Linux")
+    for_preview = preflight(runner, present, config=GENEVE, files=files, system="Linux", creates=False)
+    up_failed = [f for f in for_up if not f.ok and f.required]
+    assert len(up_failed) == 2 and {"geneve" in f.what or "inotify" in f.what for f in up_failed} == {True}
+    assert [f for f in for_preview if not f.ok and f.required] == []
+    warned = [f for f in for_preview if not f.ok]
+    assert len(warned) == 2 and all("`make up` needs it" in f.what for f in warned)
+    assert [f.fix for f in warned] == [f.fix for f in up_failed]
+
+
+def test_a_tool_a_preview_needs_still_fails_it() -> None:
+    findings = preflight(fake_runner(HEALTHY), lambda name: None, config=GENEVE, files=host(), creates=False)
+    assert any(not f.ok and f.required for f in findings)
+
+
+def test_the_preflight_says_which_command_it_is_for(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(
+        "host.preflight.preflight", lambda **kw: [Finding(False, f"creates={kw['creates']}", "x")]
+    )
+    assert main(["--for", "preview"]) == 1
+    out = capsys.readouterr().out
+    assert "creates=False" in out and "before `make preview`" in out
+    assert main([]) == 1
+    out = capsys.readouterr().out
+    assert "creates=True" in out and "before `make up`" in out
 
 
 @pytest.mark.parametrize(

@@ -280,3 +280,22 @@ def test_every_shellcheck_exception_says_why() -> None:
     ]
     unexplained = [d for d in directives if not re.fullmatch(r"# shellcheck disable=\S+ # \S.{9,}", d[1])]
     assert not unexplained, unexplained
+
+
+@pytest.mark.parametrize("absent", [None, "cdl/operator-generic:1.20.2-k"])
+def test_load_images_checks_each_image_then_loads_them_all_into_the_cluster(
+    fakes: dict[str, str], tmp_path: Path, absent: str | None
+) -> None:
+    images = ["cdl/cilium:1.20.2-k", "cdl/operator-generic:1.20.2-k", "cdl/tools:bookworm-k"]
+    Path(fakes["FAKE_STATE"], "images").write_text("".join(f"{i}\n" for i in images if i != absent))
+    env = {**fakes, "LAB_CLUSTER": "lab overlay", "LAB_IMAGES": " ".join(images)}
+    result = run("kind/load-images", env, tmp_path)
+    loaded = [c for c in calls(env) if c.startswith("kind load")]
+    if absent is None:
+        assert result.returncode == 0, result.stderr
+        assert loaded == [f"kind load docker-image --name lab overlay -- {' '.join(images)}"]
+        assert "loaded into every node of lab overlay" in result.stderr
+    else:
+        assert result.returncode == 1 and loaded == []
+        assert f"the image {absent} is not in the Docker engine" in result.stderr
+        assert "fix: make supply" in result.stderr

@@ -8,7 +8,8 @@ import pytest
 from mockstack import evaluate, stack_config, with_project_keys
 from readme_checks import STACKS, checks_of
 
-from verify.kind import TOOLS_IMAGE, sidecar_name
+from lab.config import DEFAULT_TOOLS_IMAGE
+from verify.kind import sidecar_name
 
 COMMAND = "command:local:Command"
 
@@ -101,7 +102,7 @@ def test_pods_are_pinned_as_in_the_write_up() -> None:
         "pod-c": "lab-overlay-worker2",
     }
     images = {r.inputs["spec"]["containers"][0]["image"] for r in ev.by_type("kubernetes:core/v1:Pod")}
-    assert images == {TOOLS_IMAGE}
+    assert images == {DEFAULT_TOOLS_IMAGE}
 
 
 def test_one_worker_puts_pod_c_on_the_control_plane() -> None:

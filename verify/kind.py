@@ -1,6 +1,6 @@
 """The probe for a real lab on a Docker host.
 
-Node commands run in a pinned tools sidecar (netshoot: ip, tcpdump) that shares the kind node's
+Node commands run in a pinned tools sidecar (netshoot, or the tools image built offline: ip, tcpdump) that shares the kind node's
 network namespace (`--network container:<node>`), so nothing is installed into the node.
 bpftool, which netshoot lacks, runs in the node's Cilium agent container: the agent uses the
 host network, so it sees the same devices, and it ships a bpftool new enough to list tcx
@@ -28,10 +28,6 @@ from verify.probe import CommandResult, DeclaredRoute, NodeInfo, PodInfo, Tcpdum
 T = TypeVar("T")
 TEST_NAMESPACE = "cdl-verify"
 ADMIN_KUBECONFIG = "/etc/kubernetes/admin.conf"
-# nicolaka/netshoot v0.16 (Alpine: iproute2 with -j, tcpdump, iputils ping), multi-arch index.
-TOOLS_IMAGE = (
-    "nicolaka/netshoot:v0.16@sha256:b09d9b21381f47a79b3cbcb30da25266dc17186ea00ae65e99fdc51396f48e70"
-)
 AGENT_TOOLS = frozenset({"bpftool"})  # run in the Cilium agent container on the node
 ROUTER_TOOLS = frozenset({"vtysh"})  # run in the FRR container itself; the rest in its sidecar
 

@@ -1,0 +1,169 @@
+"""The offline supply as one piece (supply/offline.py) and the tools image recipe
+(supply/tools_image.py): detection, building only what is missing, and the manifest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from lab import offline as lab_offline
+from supply import chart, cilium_images, node_image, offline, tools_image
+from supply.toolchain import ToolchainError
+
+
+def _resolver(answering: set[str]):  # type: ignore[no-untyped-def]
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> object:
+        asked.append(host)
+        assert port == 443
+        if host not in answering:
+            raise OSError(f"{host}: Name or service not known")
+        return [("addr",)]
+
+    return resolve, asked
+
+
+def test_a_machine_that_resolves_no_download_host_needs_the_supply() -> None:
+    resolve, asked = _resolver(set())
+    assert offline.needs_offline_supply(resolve) is True
+    assert asked == list(offline.DOWNLOAD_HOSTS)
+
+
+@pytest.mark.parametrize("host", offline.DOWNLOAD_HOSTS)
+def test_any_download_host_that_resolves_means_the_normal_path(host: str) -> None:
+    resolve, _ = _resolver({host})
+    assert offline.needs_offline_supply(resolve) is False
+
+
+def test_a_name_the_resolver_cannot_even_encode_counts_as_unresolved() -> None:
+    def resolve(host: str, port: int) -> object:
+        raise UnicodeError("label too long")
+
+    assert offline.needs_offline_supply(resolve) is True
+
+
+def _piece(name: str, built: bool, log: list[str]) -> offline.Piece:
+    return offline.Piece(name, name, lambda env: "/x" if built else None, lambda: log.append(name))
+
+
+def test_only_the_missing_pieces_are_built_in_order_and_said(capsys: pytest.CaptureFixture[str]) -> None:
+    log: list[str] = []
+    parts = [_piece("a", True, log), _piece("b", False, log), _piece("c", False, log)]
+    assert offline.build_missing({}, parts) == ["b", "c"]
+    assert log == ["b", "c"]
+    out = capsys.readouterr().out
+    assert "reaches no registry" in out and "b, c" in out
+    assert "[1/2] b (make b)" in out and "[2/2] c done in" in out
+
+
+def test_nothing_is_built_when_every_piece_is_cached(capsys: pytest.CaptureFixture[str]) -> None:
+    log: list[str] = []
+    assert offline.build_missing({}, [_piece("a", True, log)]) == []
+    assert log == [] and "every piece of the offline supply is built" in capsys.readouterr().out
+
+
+def _built(monkeypatch: pytest.MonkeyPatch, **missing: bool) -> None:
+    monkeypatch.setattr(
+        node_image, "current_tag", lambda env: None if missing.get("images") else "cdl/kind-node:v1-k"
+    )
+    monkeypatch.setattr(
+        chart,
+        "current_path",
+        lambda env: None if missing.get("chart") else Path("/c/cilium-1.20.2.tgz"),
+    )
+    monkeypatch.setattr(
+        cilium_images,
+        "current_tags",
+        lambda env: (
+            None if missing.get("cilium") else ("cdl/cilium:1.20.2-k", "cdl/operator-generic:1.20.2-k")
+        ),
+    )
+    monkeypatch.setattr(
+        tools_image,
+        "current_tag",
+        lambda env: None if missing.get("tools") else "cdl/tools:bookworm-k",
+    )
+
+
+def test_the_manifest_is_what_the_lab_switch_reads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _built(monkeypatch)
+    env: Mapping[str, str] = {"XDG_CACHE_HOME": str(tmp_path)}
+    path = offline.write_manifest(env)
+    assert path.parent == tmp_path / "cilium-datapath-lab" / "offline"
+    supply = lab_offline.load({lab_offline.ENV: str(path)})
+    assert supply is not None
+    assert supply.node_images() == (
+        "cdl/cilium:1.20.2-k",
+        "cdl/operator-generic:1.20.2-k",
+        "cdl/tools:bookworm-k",
+    )
+    assert supply.cilium_version == "1.20.2" and supply.node_image == "cdl/kind-node:v1-k"
+    assert offline.write_manifest(env) == path  # the same supply, the same file
+    monkeypatch.setattr(tools_image, "current_tag", lambda env: "cdl/tools:bookworm-other")
+    other = offline.write_manifest(env)
+    assert other != path and json.loads(other.read_text())["tools"] == "cdl/tools:bookworm-other"
+
+
+@pytest.mark.parametrize(
+    ("missing", "target"),
+    [("images", "images"), ("chart", "chart"), ("cilium", "cilium-images"), ("tools", "tools-image")],
+)
+def test_a_manifest_of_a_piece_not_built_names_its_make_target(
+    monkeypatch: pytest.MonkeyPatch, missing: str, target: str
+) -> None:
+    _built(monkeypatch, **{missing: True})
+    with pytest.raises(ToolchainError, match=rf"not built yet: {target}; run `make supply`"):
+        offline.manifest_data({})
+
+
+RECIPE = {
+    "repository": "cdl/tools",
+    "suite": "bookworm",
+    "mirror": "http://deb.debian.org/debian",
+    "packages": ["iproute2", "tcpdump"],
+}
+
+
+def test_the_tools_recipe_in_the_repository_parses_and_carries_what_the_checks_call() -> None:
+    recipe = tools_image.load_recipe()
+    for package in ("iproute2", "tcpdump", "iputils-ping", "python3-minimal", "socat"):
+        assert package in recipe.packages
+    key = tools_image.tools_key()
+    assert tools_image.tools_tag(recipe, key) == f"cdl/tools:bookworm-{key}"
+    argv = tools_image.rootfs_argv(recipe, tools_image.RECIPE_DIR, Path("/t"))
+    assert argv[-1] == ",".join(recipe.packages) and argv[2:5] == ["/t", "bookworm", recipe.mirror]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"extra": "1"}, "unknown keys ['extra']"),
+        ({"suite": None}, "missing keys ['suite']"),
+        ({"packages": []}, "non-empty list"),
+        ({"packages": "iproute2"}, "non-empty list"),
+        ({"packages": ["iproute2", "x; rm -rf /"]}, "package 'x; rm -rf /'"),
+        ({"repository": "quay.io/Tools"}, "repository"),
+        ({"suite": "bookworm-backports"}, "suite"),
+        ({"mirror": "ftp://deb.debian.org/debian"}, "mirror"),
+        ({"mirror": "http://deb.debian.org/$(id)"}, "mirror"),
+    ],
+)
+def test_a_bad_tools_recipe_is_refused_naming_the_value(change: dict[str, object], words: str) -> None:
+    data = {k: v for k, v in {**RECIPE, **change}.items() if v is not None}
+    with pytest.raises(tools_image.ToolsImageError) as err:
+        tools_image.parse_recipe(data)
+    assert words in str(err.value)
+
+
+def test_the_tools_key_covers_every_recipe_file(tmp_path: Path) -> None:
+    import shutil  # noqa: PLC0415
+
+    recipe_dir = tmp_path / "tools"
+    shutil.copytree(tools_image.RECIPE_DIR, recipe_dir)
+    key = tools_image.tools_key(recipe_dir)
+    (recipe_dir / "rootfs.sh").write_text((recipe_dir / "rootfs.sh").read_text() + "\n")
+    assert tools_image.tools_key(recipe_dir) != key
