@@ -1,0 +1,346 @@
+"""The lab's own stacks for real: `make preview` of every stack, and `make up` / `preview` /
+`destroy` of labs (checks off), through the real Pulumi engine, the command and docker plugins
+this machine builds, the local Docker engine and the offline supply (lab/offline.py).
+
+Everything runs as a user runs it: the README's make targets, in a copy of the project (creating
+a stack writes its `encryptionsalt` into the stack file), on a file backend of its own. The labs
+here are stack files a user could write (their own names and subnets, `verify.enabled: false`),
+so they never touch a lab of the shipped stacks on the same host. `.ci/run` sets
+LAB_REAL_TIER=required: there a missing piece fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from mockstack import evaluate, stack_config
+
+from lab import offline
+from lab.config import key
+from lab.stack_file import stack_config as lab_stack_config
+from supply import toolchain
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT = ("Makefile", "pyproject.toml", "Pulumi.yaml", "__main__.py")
+PACKAGES = ("lab", "components", "verify", "cilium", "frr", "scripts", "stacks", "host", "supply", "engine")
+SHIPPED = ("overlay", "geneve", "native-auto", "static", "bgp")
+MAKE_TIMEOUT = 1800
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+# Pulumi's own diagnostics (not words inside a diffed script).
+DIAGNOSTIC = re.compile(r"^\s*(warning|error): ", re.MULTILINE)
+
+
+def _missing(why: str) -> None:
+    if os.environ.get("LAB_REAL_TIER") == "required":
+        pytest.fail(f"the real tier is required here, but {why}")
+    pytest.skip(why)
+
+
+def _run(
+    argv: list[str], env: Mapping[str, str], cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, env=dict(env), cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout
+    )
+
+
+@dataclass
+class Lab:
+    """The project copied into a tmp folder, driven with make as a user would."""
+
+    root: Path
+    env: dict[str, str]
+    manifest: Path
+    created: list[str] = field(default_factory=list)
+
+    def make(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = _run(["make", "--no-print-directory", *args], self.env, self.root, MAKE_TIMEOUT)
+        done.stdout = done.stdout + done.stderr  # one transcript, in the order a user reads it
+        return done
+
+    def ok(self, *args: str) -> str:
+        done = self.make(*args)
+        assert done.returncode == 0, f"make {' '.join(args)} exited {done.returncode}:\n{done.stdout}"
+        return done.stdout
+
+    def docker(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return _run(["docker", *args], self.env, self.root)
+
+    def write_stack(self, name: str, base: str, **changes: Any) -> None:
+        """A stack file of the user's own, from a shipped one with some keys changed."""
+        data = yaml.safe_load((self.root / "stacks" / f"Pulumi.{base}.yaml").read_text())
+        for k, v in changes.items():
+            data["config"][key(k)] = v
+        (self.root / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def pulumi(self, *args: str) -> str:
+        """A plain pulumi command in the toolchain's environment (reading state, outputs)."""
+        key_dir = toolchain.current_dir(os.environ)
+        assert key_dir is not None
+        env = {**self.env, **toolchain.toolchain_env(key_dir, self.root, self.env["PATH"])}
+        done = _run([str(key_dir / "bin" / "pulumi"), *args], env, self.root, 300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def state_file(self, stack: str) -> Path:
+        [found] = (self.root / ".state").rglob(f"{stack}.json")
+        return found
+
+
+def _docker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    host = _run([str(REPO / "engine" / "dockerd.sh"), "host-if-needed"], env, REPO).stdout.strip()
+    if host:
+        env["DOCKER_HOST"] = host
+    return env
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    try:
+        key_dir = toolchain.current_dir(os.environ)
+    except (toolchain.ToolchainError, OSError, subprocess.CalledProcessError) as exc:
+        _missing(f"the toolchain cannot be looked up ({exc})")
+        raise
+    if key_dir is None:
+        _missing("the Pulumi toolchain is not built: run `make supply`")
+    assert key_dir is not None
+    plugins = {p.name for p in (key_dir / "pulumi-home" / "plugins").glob("resource-*")}
+    if not {"resource-command-v1.2.1", "resource-docker-v5.2.0"} <= plugins:
+        _missing(
+            f"the toolchain holds no command and docker plugins ({sorted(plugins)}): run `make toolchain`"
+        )
+    env = _docker_env()
+    if _run(["docker", "info"], env, REPO, 30).returncode != 0:
+        _missing("no Docker engine answers: run `make dockerd`")
+    made = _run(["python3", "-m", "supply.offline", "manifest"], env, REPO)
+    if made.returncode != 0:
+        _missing(f"the offline supply is not built: run `make supply` ({made.stderr.strip()})")
+    root = tmp_path_factory.mktemp("lab") / "project"
+    root.mkdir()
+    for name in PROJECT:
+        shutil.copy2(REPO / name, root / name)  # mtimes kept: make sees the venv as up to date
+    for name in PACKAGES:
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / ".venv").symlink_to(REPO / ".venv")
+    env.update(
+        PULUMI_BACKEND_URL=(root / ".state").as_uri(),
+        PULUMI_CONFIG_PASSPHRASE=secrets.token_hex(16),
+        LAB_SUPPLY="offline",
+        PULUMI_SKIP_UPDATE_CHECK="true",
+    )
+    for name in ("PULUMI_HOME", "LAB_OFFLINE_SUPPLY", "CILIUM_CHART"):
+        env.pop(name, None)
+    (root / ".state").mkdir()
+    it = Lab(root, env, Path(made.stdout.strip()))
+    yield it
+    for stack in reversed(it.created):  # whatever a test left: destroy, then sweep by label
+        it.make("destroy", f"STACK={stack}")
+        it.make("clean", f"STACK={stack}")
+
+
+def _pulumi_part(transcript: str) -> str:
+    """What pulumi said, after the preflight's and make's own lines."""
+    at = transcript.find("Previewing update")
+    return transcript[at:] if at >= 0 else transcript
+
+
+# --- make preview of every shipped stack ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", SHIPPED)
+def test_make_preview_shows_every_declared_resource_and_no_diagnostic(
+    lab: Lab, stack: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said = lab.ok("preview", f"STACK={stack}")
+    pulumi = _pulumi_part(said)
+    assert "Diagnostics:" not in pulumi and not DIAGNOSTIC.search(pulumi), pulumi
+    monkeypatch.setenv(offline.ENV, str(lab.manifest))
+    declared = [
+        r.urn for r in evaluate(stack, stack_config(stack)) if r.type != "pulumi:providers:kubernetes"
+    ]
+    missing = [urn for urn in declared if f"[urn={urn}]" not in pulumi]
+    assert declared and missing == [], f"not in the preview: {missing}\n{pulumi}"
+
+
+# --- make up / preview / destroy of an overlay lab ------------------------------------------------
+
+OVERLAY = "cdltest-overlay"
+
+
+@pytest.fixture(scope="module")
+def overlay(lab: Lab) -> dict[str, Any]:
+    """`make up` of a user's overlay stack with the checks off; its stack outputs."""
+    lab.write_stack(
+        OVERLAY, "overlay", clusterName=OVERLAY, underlaySubnet="172.30.211.0/24", verify={"enabled": False}
+    )
+    lab.created.append(OVERLAY)
+    lab.ok("up", f"STACK={OVERLAY}")
+    outputs: dict[str, Any] = json.loads(lab.pulumi("stack", "output", "--json", "--stack", OVERLAY))
+    return outputs
+
+
+def _kubectl(lab: Lab, cluster: str, *args: str) -> Any:
+    done = lab.docker(
+        "exec",
+        f"{cluster}-control-plane",
+        "kubectl",
+        "--kubeconfig",
+        "/etc/kubernetes/admin.conf",
+        *args,
+        "-o",
+        "json",
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_up_brings_cilium_ready_on_the_lab_network(lab: Lab, overlay: dict[str, Any]) -> None:
+    agents = _kubectl(lab, OVERLAY, "-n", "kube-system", "get", "daemonset", "cilium")
+    assert agents["status"]["numberReady"] == agents["status"]["desiredNumberScheduled"] == 3
+    operator = _kubectl(lab, OVERLAY, "-n", "kube-system", "get", "deployment", "cilium-operator")
+    assert operator["status"].get("readyReplicas") == 1
+    nodes = _kubectl(lab, OVERLAY, "get", "nodes")["items"]
+    ready = {
+        n["metadata"]["name"]: any(
+            c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]
+        )
+        for n in nodes
+    }
+    assert ready == dict.fromkeys(overlay["nodes"], True)
+
+
+def test_every_node_has_exactly_its_planned_pod_cidr(lab: Lab, overlay: dict[str, Any]) -> None:
+    nodes = _kubectl(lab, OVERLAY, "get", "nodes")["items"]
+    assert {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in nodes} == overlay["podCidrs"]
+    planned = lab_stack_config(OVERLAY, lab.root / "stacks")
+    for cidr in overlay["podCidrs"].values():
+        assert ipaddress.IPv4Network(cidr).subnet_of(planned.pod_cidr)
+
+
+def test_node_ips_in_the_outputs_are_what_docker_says(lab: Lab, overlay: dict[str, Any]) -> None:
+    done = lab.docker("network", "inspect", "--format", "{{json .Containers}}", overlay["network"])
+    containers = json.loads(done.stdout)
+    seen = {
+        c["Name"]: c["IPv4Address"].split("/")[0]
+        for c in containers.values()
+        if c["Name"] in overlay["nodes"]
+    }
+    assert seen == overlay["nodeIps"]
+    assert all(
+        ipaddress.ip_address(ip) in ipaddress.ip_network(overlay["underlaySubnet"]) for ip in seen.values()
+    )
+
+
+def test_the_kubeconfig_is_encrypted_in_the_state(lab: Lab, overlay: dict[str, Any]) -> None:
+    text = lab.state_file(OVERLAY).read_text()
+    state = json.loads(text)
+    stack = next(r for r in state["checkpoint"]["latest"]["resources"] if r["type"] == "pulumi:pulumi:Stack")
+    kubeconfig = stack["outputs"]["kubeconfig"]
+    assert set(kubeconfig) == {"4dabf18193072939515e22adb298388d", "ciphertext"}, kubeconfig
+    plain = lab.pulumi("stack", "output", "kubeconfig", "--show-secrets", "--stack", OVERLAY)
+    secret_lines = [line.split(":", 1)[1].strip() for line in plain.splitlines() if "-data:" in line]
+    assert secret_lines and not [s for s in secret_lines if s in text]
+
+
+def test_a_second_preview_shows_no_change_at_all(lab: Lab, overlay: dict[str, Any]) -> None:
+    pulumi = _pulumi_part(lab.ok("preview", f"STACK={OVERLAY}"))
+    assert re.search(r"\b\d+ unchanged\b", pulumi), pulumi
+    assert not re.search(r"to (create|update|delete|replace)\b", pulumi), pulumi
+
+
+def test_a_cluster_name_taken_outside_the_state_fails_with_the_scripts_fix(
+    lab: Lab, overlay: dict[str, Any]
+) -> None:
+    """Another stack naming the running lab's cluster: the create script refuses to adopt it."""
+    taken = "cdltest-taken"
+    lab.write_stack(
+        taken, "overlay", clusterName=OVERLAY, underlaySubnet="172.30.213.0/24", verify={"enabled": False}
+    )
+    lab.created.append(taken)
+    failed = lab.make("up", f"STACK={taken}")
+    assert failed.returncode != 0
+    assert f"a kind cluster named {OVERLAY} already exists outside this stack's state" in failed.stdout
+    assert f"fix: kind delete cluster --name {OVERLAY}" in failed.stdout
+    lab.ok("destroy", f"STACK={taken}")
+    lab.created.remove(taken)
+    still = _kubectl(lab, OVERLAY, "get", "nodes")["items"]
+    assert len(still) == 3  # the running lab was not touched
+
+
+def test_destroy_after_kind_delete_by_hand_leaves_nothing(lab: Lab, overlay: dict[str, Any]) -> None:
+    deleted = _run(
+        ["kind", "delete", "cluster", "--name", OVERLAY], {**lab.env, **_toolchain_path(lab)}, lab.root, 300
+    )
+    assert deleted.returncode == 0, deleted.stderr
+    lab.ok("destroy", f"STACK={OVERLAY}")
+    swept = lab.make("sweep", f"STACK={OVERLAY}")
+    assert swept.returncode == 0 and "nothing of stack" in swept.stdout, swept.stdout
+    assert lab.docker("ps", "-aq", "--filter", f"label={KIND_CLUSTER_LABEL}={OVERLAY}").stdout.strip() == ""
+    lab.created.remove(OVERLAY)
+
+
+def _toolchain_path(lab: Lab) -> dict[str, str]:
+    key_dir = toolchain.current_dir(os.environ)
+    assert key_dir is not None
+    return {"PATH": f"{key_dir / 'bin'}:{lab.env['PATH']}"}
+
+
+# --- a static lab: a routing change read from the real diff, then a live destroy -----------------
+
+STATIC = "cdltest-static"
+EXTRA_ROUTE_DEST = "192.168.50.0/24"
+
+
+@pytest.fixture(scope="module")
+def static(lab: Lab) -> dict[str, Any]:
+    lab.write_stack(
+        STATIC, "static", clusterName=STATIC, underlaySubnet="172.30.212.0/24", verify={"enabled": False}
+    )
+    lab.created.append(STATIC)
+    lab.ok("up", f"STACK={STATIC}")
+    outputs: dict[str, Any] = json.loads(lab.pulumi("stack", "output", "--json", "--stack", STATIC))
+    return outputs
+
+
+def test_one_more_static_route_previews_as_one_route_set_update(lab: Lab, static: dict[str, Any]) -> None:
+    worker = f"{STATIC}-worker"
+    via = static["nodeIps"][f"{STATIC}-worker2"]
+    path = lab.root / "stacks" / f"Pulumi.{STATIC}.yaml"
+    before = path.read_text()
+    data = yaml.safe_load(before)
+    data["config"][key("staticRoutes")] = [{"node": worker, "dest": EXTRA_ROUTE_DEST, "via": via}]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        pulumi = _pulumi_part(lab.ok("preview", f"STACK={STATIC}"))
+    finally:
+        path.write_text(before)
+    (lab.root.parent / "route-diff.txt").write_text(pulumi)
+    changed = re.findall(r"^\s*~ (\S+): \(update\)\s*\n\s*\[urn=(\S+)\]", pulumi, re.MULTILINE)
+    assert [(t, urn.rsplit("::", 1)[1]) for t, urn in changed] == [
+        ("command:local:Command", f"routes-{worker}-routes")
+    ], pulumi
+    assert re.search(rf"\+\s*{re.escape(EXTRA_ROUTE_DEST)} via {re.escape(via)}", pulumi), pulumi
+    assert re.search(r"\b1 to update\b", pulumi) and not re.search(r"to (create|delete|replace)\b", pulumi), (
+        pulumi
+    )
+
+
+def test_destroy_of_a_live_lab_leaves_nothing(lab: Lab, static: dict[str, Any]) -> None:
+    lab.ok("destroy", f"STACK={STATIC}")
+    swept = lab.make("sweep", f"STACK={STATIC}")
+    assert swept.returncode == 0 and "nothing of stack" in swept.stdout, swept.stdout
+    assert lab.docker("network", "ls", "-q", "--filter", f"name={static['network']}").stdout.strip() == ""
+    lab.created.remove(STATIC)
