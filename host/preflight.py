@@ -420,9 +420,11 @@ def check_underlay_free(config: LabConfig, network_name: str, run: Runner = _run
 ACQUISITION_OFF = "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"
 
 # Provider modules the Go module proxy of this project's machines serves at no version
-# (`go list -m -versions`; supply/toolchain/recipe.toml), so `make toolchain` cannot build their plugins.
+# (`go list -m -versions`; supply/toolchain/recipe.toml): `make toolchain` has such a plugin only as the
+# project's own build at the recipe's version (docker: bridged from kreuzwerker's provider), or not at all.
 PROXY_REFUSES = {
-    "command": "github.com/pulumi/pulumi-command/provider",
+    # command: github.com/pulumi/pulumi-command/provider is refused too, but `make toolchain` builds the
+    # project's own command plugin (supply/toolchain/command), so it is buildable, not listed here.
     "docker": "github.com/pulumi/pulumi-docker/provider/v5",
 }
 
@@ -522,6 +524,13 @@ def _plugin_fix(name: str, version: str, buildable: set[tuple[str, str]]) -> str
     )
     if (name, version) in buildable:
         return f"{online}; offline, `make toolchain` builds it into the toolchain's PULUMI_HOME"
+    own = sorted(v for n, v in buildable if n == name)
+    if name in PROXY_REFUSES and own:
+        return (
+            f"{online}; offline, `make toolchain` builds {name} only at {', '.join(own)} (the project's own "
+            f"build: the Go module proxy serves no version of {PROXY_REFUSES[name]}), so pin "
+            f"pulumi-{name}=={own[-1]} in pyproject.toml"
+        )
     if name in PROXY_REFUSES:
         return (
             f"{online}; on this offline machine it cannot be had: the Go module proxy serves no version "

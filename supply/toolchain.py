@@ -45,6 +45,9 @@ BINARY_KEYS = frozenset(
         "embed_module",
         "embed_schema",
         "embed_json",
+        "generator",
+        "generates",
+        "tags",
     }
 )
 FILE_KEYS = frozenset({"name", "module", "version", "path"})
@@ -69,6 +72,13 @@ class Binary:
     embed_module: str = ""
     embed_schema: Mapping[str, str] = field(default_factory=dict)
     embed_json: Mapping[str, str] = field(default_factory=dict)
+    # A package of the wrapper module, built like the binary and run in the build copy before it with
+    # the path of `generates` as its only argument: a file the binary embeds, made at build time
+    # (e.g. a bridged provider's schema) rather than committed.
+    generator: str = ""
+    generates: str = ""
+    # Go build tags, comma-separated as `go build -tags` takes them, for the generator and the binary.
+    tags: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,7 @@ class Recipe:
 
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$")
+_TAG = re.compile(r"^[A-Za-z0-9_.]+$")  # one Go build tag (go/build's rule)
 
 
 def _safe(what: str, value: str) -> str:
@@ -127,6 +138,7 @@ def parse_recipe(data: Mapping[str, object]) -> Recipe:
             raise ToolchainError(f"binary {b.name!r}: embedded files need embed_module")
         if bool(b.plugin) != bool(b.python_package):
             raise ToolchainError(f"binary {b.name!r}: a provider names both plugin and python_package")
+        _check_generator(b)
         binaries.append(b)
     files: list[ModuleFile] = []
     for raw in _tables(data, "file"):
@@ -141,6 +153,22 @@ def parse_recipe(data: Mapping[str, object]) -> Recipe:
     if len(set(names)) != len(names):
         raise ToolchainError(f"recipe names a file twice: {sorted(names)}")
     return Recipe(tuple(binaries), tuple(files))
+
+
+def _check_generator(b: Binary) -> None:
+    """A generator is a package of the binary's own wrapper module, writing one plain file in it."""
+    for what in ("generator", "generates", "tags"):
+        if not isinstance(getattr(b, what), str):
+            raise ToolchainError(f"binary {b.name!r}: {what} must be a string, not {getattr(b, what)!r}")
+    if bool(b.generator) != bool(b.generates):
+        raise ToolchainError(f"binary {b.name!r}: a generator names both generator and generates")
+    if b.generator and not b.module_dir:
+        raise ToolchainError(f"binary {b.name!r}: a generator is a package of a wrapper module (module_dir)")
+    for what, value in (("generator", b.generator), ("generates", b.generates)):
+        if value:
+            _safe(what, value)
+    if b.tags and not all(_TAG.fullmatch(tag) for tag in b.tags.split(",")):
+        raise ToolchainError(f"binary {b.name!r}: tags {b.tags!r} are not comma-separated Go build tags")
 
 
 def _tables(data: Mapping[str, object], key: str) -> list[dict[str, str]]:
@@ -273,23 +301,36 @@ def _write_embeds(go: str, b: Binary, src: Path, env: Mapping[str, str]) -> None
         (src / target).write_text(json.dumps(data, separators=(",", ":")))
 
 
+def _generate(
+    go: str, b: Binary, flags: Sequence[str], src: Path, work: Path, env: Mapping[str, str]
+) -> None:
+    """Build the generator with the binary's flags (its version too) and let it write `generates`."""
+    t0 = time.monotonic()
+    generator = work / f"generate-{b.name}"
+    _run([go, "build", *flags, "-o", str(generator), f"./{b.generator}"], src, env)
+    target = src / b.generates
+    _run([str(generator), str(target)], src, env)
+    if not target.is_file() or target.stat().st_size == 0:
+        raise ToolchainError(f"binary {b.name!r}: generator {b.generator} wrote no {b.generates}")
+    _say(f"generated {b.generates} with {b.generator} in {time.monotonic() - t0:.0f}s")
+
+
 def build_binary(go: str, b: Binary, recipe_dir: Path, work: Path, out: Path, env: Mapping[str, str]) -> None:
     ldflags = "-s -w" + (f" -X {b.version_var}={b.version}" if b.version_var else "")
+    flags = ["-trimpath", f"-ldflags={ldflags}", *(["-tags", b.tags] if b.tags else [])]
     if b.install:
         gobin = work / f"gobin-{b.name}"
         gobin.mkdir()
-        _run(
-            [go, "install", "-trimpath", f"-ldflags={ldflags}", f"{b.install}@{b.version}"],
-            work,
-            {**env, "GOBIN": str(gobin)},
-        )
+        _run([go, "install", *flags, f"{b.install}@{b.version}"], work, {**env, "GOBIN": str(gobin)})
         shutil.move(gobin / Path(b.install).name, out)
         return
     src = work / f"src-{b.name}"
     shutil.copytree(recipe_dir / b.module_dir, src)
     if b.embed_module:
         _write_embeds(go, b, src, env)
-    _run([go, "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(out), b.package], src, env)
+    if b.generator:
+        _generate(go, b, flags, src, work, env)
+    _run([go, "build", *flags, "-o", str(out), b.package], src, env)
 
 
 def _install_plugin(bin_dir: Path, b: Binary, binary: Path, home: Path, env: Mapping[str, str]) -> None:

@@ -124,6 +124,43 @@ def test_pyproject_pins_reads_exact_pins(tmp_path: Path) -> None:
         ({"name": "a", "version": "v1.0.0", "module_dir": "../../etc", "package": "x"}, "not a plain"),
         ({"name": "a", "version": "v1", "module_dir": "a", "package": "x", "plugin": "a"}, "both plugin"),
         ({"name": "a", "version": "v1", "install": "x", "embed_json": {"a.json": "b.json"}}, "embed_module"),
+        (
+            {"name": "a", "version": "v1", "module_dir": "a", "package": ".", "generator": "gen"},
+            "both generator",
+        ),
+        (
+            {"name": "a", "version": "v1", "module_dir": "a", "package": ".", "generates": "s.json"},
+            "both generator",
+        ),
+        (
+            {"name": "a", "version": "v1", "install": "x", "generator": "gen", "generates": "s.json"},
+            "wrapper module",
+        ),
+        (
+            {
+                "name": "a",
+                "version": "v1",
+                "module_dir": "a",
+                "package": ".",
+                "generator": "../gen",
+                "generates": "s",
+            },
+            "recipe generator '../gen' is not a plain",
+        ),
+        (
+            {
+                "name": "a",
+                "version": "v1",
+                "module_dir": "a",
+                "package": ".",
+                "generator": "g",
+                "generates": "/s",
+            },
+            "recipe generates '/s' is not a plain",
+        ),
+        ({"name": "a", "version": "v1", "install": "x", "tags": "no_compose -race"}, "Go build tags"),
+        ({"name": "a", "version": "v1", "install": "x", "tags": "a,,b"}, "Go build tags"),
+        ({"name": "a", "version": "v1", "install": "x", "tags": ["no_compose"]}, "tags must be a string"),
     ],
 )
 def test_parse_recipe_rejects_bad_tables(table: dict[str, object], message: str) -> None:
@@ -228,3 +265,86 @@ def test_a_module_the_proxy_lacks_is_named_in_the_error(tmp_path: Path) -> None:
     env = _cold_go_env(tmp_path)
     with pytest.raises(ToolchainError, match=r"example\.com/absent"):
         toolchain._module_dir(go, "example.com/absent@v1.0.0", tmp_path, env)
+
+
+def test_a_generator_table_parses() -> None:
+    """The control for the refusals above: a wrapper with a generator, its file and build tags."""
+    table = {
+        "name": "a",
+        "version": "5.2.0",
+        "module_dir": "a",
+        "package": ".",
+        "generator": "tfgen",
+        "generates": "schema-embed.json",
+        "tags": "no_compose,netgo",
+    }
+    [b] = parse_recipe({"binary": [table]}).binaries
+    assert (b.generator, b.generates, b.tags) == ("tfgen", "schema-embed.json", "no_compose,netgo")
+
+
+def _generator_module(root: Path, generator_writes: bool = True) -> Path:
+    """A wrapper module with no dependencies: gen/ writes the file main.go embeds; tagged.go needs `-tags lab`."""
+    root.mkdir()
+    (root / "go.mod").write_text("module wrapper\n\ngo 1.22\n")
+    (root / "gen").mkdir()
+    body = 'os.WriteFile(os.Args[1], []byte("made by gen "+version.V), 0o644)' if generator_writes else ""
+    (root / "gen" / "main.go").write_text(
+        'package main\n\nimport (\n\t"os"\n\n\t"wrapper/version"\n)\n\n'
+        f"var _ = version.V\nvar _ = os.Args\n\nfunc main() {{ {body} }}\n"
+    )
+    (root / "version").mkdir()
+    (root / "version" / "version.go").write_text('package version\n\nvar V = "dev"\n')
+    (root / "main.go").write_text(
+        'package main\n\nimport (\n\t_ "embed"\n\t"fmt"\n)\n\n'
+        '//go:embed generated.txt\nvar generated string\n\nvar tag = "untagged"\n\n'
+        "func main() { fmt.Println(generated, tag) }\n"
+    )
+    (root / "tagged.go").write_text('//go:build lab\n\npackage main\n\nfunc init() { tag = "tagged" }\n')
+    return root
+
+
+@pytest.mark.skipif(
+    not (shutil.which("go") or Path("/usr/local/go/bin/go").exists()), reason="no go toolchain here"
+)
+def test_the_generator_runs_before_the_build_with_the_binarys_version_and_tags(tmp_path: Path) -> None:
+    """The file the binary embeds is written at build time by the generator, built with the same
+    -X version and -tags; the wrapper module in the recipe stays untouched."""
+    go = toolchain.go_command()
+    recipe_dir = tmp_path / "recipe"
+    recipe_dir.mkdir()
+    _generator_module(recipe_dir / "wrapper")
+    env = {**os.environ, "GOPROXY": "off", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+    b = Binary(
+        name="w",
+        version="1.2.3",
+        module_dir="wrapper",
+        package=".",
+        version_var="wrapper/version.V",
+        generator="gen",
+        generates="generated.txt",
+        tags="lab",
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    toolchain.build_binary(go, b, recipe_dir, work, tmp_path / "w", env)
+    ran = toolchain._run([str(tmp_path / "w")], tmp_path, env)
+    assert ran.strip() == "made by gen 1.2.3 tagged"
+    assert not (recipe_dir / "wrapper" / "generated.txt").exists()
+
+
+@pytest.mark.skipif(
+    not (shutil.which("go") or Path("/usr/local/go/bin/go").exists()), reason="no go toolchain here"
+)
+def test_a_generator_that_writes_nothing_stops_the_build(tmp_path: Path) -> None:
+    go = toolchain.go_command()
+    recipe_dir = tmp_path / "recipe"
+    recipe_dir.mkdir()
+    _generator_module(recipe_dir / "wrapper", generator_writes=False)
+    env = {**os.environ, "GOPROXY": "off", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+    b = Binary(
+        name="w", version="1", module_dir="wrapper", package=".", generator="gen", generates="generated.txt"
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(ToolchainError, match=r"generator gen wrote no generated\.txt"):
+        toolchain.build_binary(go, b, recipe_dir, work, tmp_path / "w", env)
