@@ -75,7 +75,11 @@ class FrrRouter(pulumi.ComponentResource):
             ],
             entrypoints=entrypoint(),
             command=list(FRR_START),
-            capabilities=docker.ContainerCapabilitiesArgs(adds=["NET_ADMIN", "NET_RAW", "SYS_ADMIN"]),
+            # Spelt as Docker stores them: kreuzwerker's provider reads `CAP_NET_ADMIN` back with no
+            # diff suppression, so `NET_ADMIN` would replace the router after a `pulumi refresh`.
+            capabilities=docker.ContainerCapabilitiesArgs(
+                adds=["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_ADMIN"]
+            ),
             security_opts=_SECURITY_OPTS,
             sysctls=_SYSCTLS,
             uploads=[

@@ -97,7 +97,7 @@ def test_frr_router_container(bgp: Evaluation) -> None:
     assert inputs["sysctls"]["net.ipv4.fib_multipath_hash_policy"] == "1"
     assert inputs["sysctls"]["net.ipv4.ip_forward"] == "1"
     assert inputs["sysctls"]["net.ipv4.conf.all.send_redirects"] == "0"
-    assert set(inputs["capabilities"]["adds"]) >= {"NET_ADMIN", "NET_RAW", "SYS_ADMIN"}
+    assert set(inputs["capabilities"]["adds"]) >= {"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_ADMIN"}
     uploads = {u["file"]: u["content"] for u in inputs["uploads"]}
     assert set(uploads) == {"/etc/frr/frr.conf", "/etc/frr/daemons", "/etc/frr/vtysh.conf"}
     assert "router bgp 65000" in uploads["/etc/frr/frr.conf"]

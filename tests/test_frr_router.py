@@ -45,7 +45,7 @@ def router() -> dict[str, Any]:
 def test_the_entrypoint_turns_redirects_off_then_runs_the_images_start(router: dict[str, Any]) -> None:
     assert router["entrypoints"] == ["/bin/sh", "-c", script("frr/redirects-off"), "redirects-off"]
     assert router["command"] == list(FRR_START) == ["/sbin/tini", "--", "/usr/lib/frr/docker-start"]
-    assert "SYS_ADMIN" in router["capabilities"]["adds"]  # remounts /proc/sys
+    assert "CAP_SYS_ADMIN" in router["capabilities"]["adds"]  # remounts /proc/sys
     assert "apparmor=unconfined" in router["securityOpts"]  # docker-default denies mount
 
 
@@ -224,7 +224,7 @@ def test_on_the_engine_a_router_that_cannot_remount_does_not_start(
     engine: Engine, lab: tuple[str, str, str], router: dict[str, Any], container: str
 ) -> None:
     image, network, address = lab
-    without_sys_admin = {**router, "capabilities": {"adds": ["NET_ADMIN", "NET_RAW"]}}
+    without_sys_admin = {**router, "capabilities": {"adds": ["CAP_NET_ADMIN", "CAP_NET_RAW"]}}
     start_like_the_provider(engine, without_sys_admin, container, image, network, address)
     engine.docker("wait", container)
     state = engine.docker("inspect", "--format", "{{.State.ExitCode}}", container).stdout.strip()

@@ -3,9 +3,9 @@
 Every command is the real `pulumi` on a local file backend under tmp_path, with the toolchain's
 PULUMI_HOME, no plugin downloads and the venv's python, in an environment built here (no network,
 no kubeconfig, no Pulumi Cloud). Skipped where the current recipe's toolchain is not built; CI
-(.ci/run) builds it first. The stacks' own previews need the command and docker providers, which
-this machine cannot build (README, "toolchain"): here a bad config stops before them, a good one
-at them, and a throwaway program shows the engine path the lab uses.
+(.ci/run) builds it first. Here a bad config stops before any provider, a good one reaches them,
+and a throwaway program shows the engine path the lab uses; the stacks' own previews and labs,
+through the command and docker plugins built here, are tests/test_real_stacks.py.
 """
 
 from __future__ import annotations
