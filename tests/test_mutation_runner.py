@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -148,3 +149,165 @@ def test_refreshing_tests_needs_the_mutated_source_unchanged(
     (root / "m.py").write_text("x = 2\n")
     with pytest.raises(SystemExit, match="changed since"):
         run.refresh_tests(copy, "m.py")
+
+
+def test_every_package_of_the_project_is_a_source_path_and_every_module_lies_in_one() -> None:
+    """mutmut mutates and imports only its source_paths: with lab and verify alone, host.preflight
+    (which imports lab), supply.chart (supply.toolchain) and engine/ could not be mutated."""
+    packages = run.source_packages()
+    assert packages == ["components", "engine", "host", "lab", "supply", "verify"]
+    on_disk = sorted(p.parent.name for p in run.ROOT.glob("*/__init__.py"))
+    assert packages == on_disk  # a package pyproject.toml forgot would be missing from `mutants/`
+    assert not set(packages) & set(run.ALSO_COPY)
+    _, modules = run.load_modules()
+    for module in modules:
+        table = tomllib.loads(run.mutmut_table(module, ["tests/test_x.py"]))["tool"]["mutmut"]
+        assert table["source_paths"] == packages and table["only_mutate"] == [module]
+
+
+def test_the_source_paths_are_read_from_the_copys_pyproject(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.setuptools]\npackages = ["lab", "verify", "verify.remote", "supply"]\n')
+    assert run.source_packages(pyproject) == ["lab", "supply", "verify"]
+    table = tomllib.loads(run.mutmut_table("supply/chart.py", [], run.source_packages(pyproject)))
+    assert table["tool"]["mutmut"]["source_paths"] == ["lab", "supply", "verify"]
+    with pytest.raises(SystemExit, match="in none of the project's packages"):
+        run.mutmut_table("host/preflight.py", [], run.source_packages(pyproject))
+
+
+def test_a_selection_deselects_tests_by_id_and_refuses_an_id_that_names_nothing(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text("def test_runs_as_a_script():\n    pass\n")
+    (tmp_path / "tests" / "test_b.py").write_text("def test_other():\n    pass\n")
+    selection = run.Selection(("tests/test_*.py",), ("tests/test_a.py::test_runs_as_a_script",))
+    assert run.expand_tests(tmp_path, selection) == [
+        "tests/test_a.py",
+        "tests/test_b.py",
+        "--deselect=tests/test_a.py::test_runs_as_a_script",
+    ]
+    parametrized = run.Selection(("tests/test_a.py",), ("tests/test_a.py::test_runs_as_a_script[x]",))
+    assert (
+        run.expand_tests(tmp_path, parametrized)[-1] == "--deselect=tests/test_a.py::test_runs_as_a_script[x]"
+    )
+    for stale in ("tests/test_a.py::test_renamed", "tests/test_c.py::test_runs_as_a_script"):
+        with pytest.raises(SystemExit, match="no such test in the selection"):
+            run.expand_tests(tmp_path, run.Selection(("tests/test_*.py",), (stale,)))
+    table = tomllib.loads(run.mutmut_table("lab/routes.py", run.expand_tests(tmp_path, selection)))
+    assert table["tool"]["mutmut"]["pytest_add_cli_args_test_selection"][-1].startswith("--deselect=")
+
+
+def test_a_deselected_test_is_left_out_of_the_recheck(tmp_path: Path) -> None:
+    """test_cli fails under this mutant (test_recheck_catches_what_only_a_subprocess_test_sees);
+    deselected, only test_kept runs, and it passes."""
+    copy = _fake_copy(tmp_path)
+    (copy / "mutants" / "tests" / "test_kept.py").write_text("def test_kept():\n    pass\n")
+    tests = ["tests/test_cli.py", "tests/test_kept.py", "--deselect=tests/test_cli.py::test_cli"]
+    assert run.recheck(copy, tests, "m.x__f__mutmut_1") is False
+
+
+def test_every_deselected_test_of_modules_toml_exists() -> None:
+    _, modules = run.load_modules()
+    for selection in modules.values():
+        if selection.deselect:
+            args = run.expand_tests(run.ROOT, selection)
+            assert len([a for a in args if a.startswith("--deselect=")]) == len(selection.deselect)
+
+
+# --- bench/mutation/shell.py: hand mutants of the shell scripts ------------------------------------
+
+import shell  # noqa: E402 (bench/mutation is on sys.path above)
+
+SHELL_DATA = """
+goal = 0.9
+[[script]]
+path = "s.sh"
+tests = ["tests/test_s.py"]
+[[mutant]]
+id = "s-boundary"
+script = "s.sh"
+old = "((n < 108)) || exit 1"
+new = "((n <= 108)) || exit 1"
+why = "boundary"
+"""
+
+
+def test_a_shell_mutant_replaces_exactly_the_one_line_it_names_at_its_indentation() -> None:
+    _, [script] = shell.load(SHELL_DATA)
+    [mutant] = script.mutants
+    source = "f() {\n    ((n < 108)) || exit 1\n}\n"
+    assert shell.apply(source, mutant) == "f() {\n    ((n <= 108)) || exit 1\n}\n"
+    for count in (0, 2):
+        with pytest.raises(ValueError, match=f"{count} lines of s.sh read"):
+            shell.apply("((n < 108)) || exit 1\n" * count, mutant)
+    second = shell.Mutant("s-2", "s.sh", "x=1", "x=2", "why", occurrence=2)
+    assert shell.apply("x=1\n  x=1\n", second) == "x=1\n  x=2\n"
+    with pytest.raises(ValueError, match="1 lines"):
+        shell.apply("x=1\n", second)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('new = "((n <= 108)) || exit 1"', 'new = "((n < 108)) || exit 1"'), "a changed line"),
+        (('why = "boundary"', 'why = " "'), "a reason"),
+        (('id = "s-boundary"', 'id = "S boundary"'), "a plain id"),
+        (('script = "s.sh"\nold', 'script = "t.sh"\nold'), "no \\[\\[script\\]\\] table"),
+    ],
+)
+def test_the_shell_mutant_data_is_refused_when_a_mutant_is_not_one(
+    change: tuple[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        shell.load(SHELL_DATA.replace(*change))
+    with pytest.raises(ValueError, match="used twice"):
+        shell.load(SHELL_DATA + SHELL_DATA[SHELL_DATA.index("[[mutant]]") :])
+
+
+def test_every_shell_mutant_lands_on_one_line_of_its_script_and_still_parses(tmp_path: Path) -> None:
+    """The scripts change: a mutant whose line moved or went must be noticed here, not at run time."""
+    _, scripts = shell.load(shell.MUTANTS_FILE.read_text())
+    assert {s.path for s in scripts} == {
+        "engine/dockerd.sh",
+        "supply/images/kind-node/files/kind/bin/docker-dns.sh",
+    }
+    for script in scripts:
+        assert script.mutants and all((run.ROOT / t).is_file() for t in script.tests)
+        source = (run.ROOT / script.path).read_text()
+        for mutant in script.mutants:
+            mutated = tmp_path / f"{mutant.id}.sh"
+            mutated.write_text(shell.apply(source, mutant))
+            assert mutated.read_text() != source
+            parsed = subprocess.run(["bash", "-n", str(mutated)], capture_output=True, text=True, check=False)
+            assert parsed.returncode == 0, (mutant.id, parsed.stderr)
+
+
+def test_the_listed_shell_equivalents_are_shell_mutants() -> None:
+    _, scripts = shell.load(shell.MUTANTS_FILE.read_text())
+    ids = {m.id for s in scripts for m in s.mutants}
+    listed = shell.load_equivalent(run.EQUIVALENT_FILE.read_text())
+    assert listed <= ids
+    assert shell.load_equivalent("- `shell:dns-apply-flush`, `shell:x`: why; not `lab.x__mutmut_1`") == {
+        "dns-apply-flush",
+        "x",
+    }
+
+
+def test_a_test_run_that_leaves_a_process_behind_has_it_reported_and_ended(tmp_path: Path) -> None:
+    """What a mutant of dockerd.sh's stop would leave: a process started by the tests, outliving them."""
+    if not shell._can_unshare():
+        pytest.skip("needs root and unshare (a mount namespace of the run's own)")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_leaves.py").write_text(
+        "import subprocess\n"
+        "def test_leaves():\n"
+        "    subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+    )
+    outcome = shell.run_tests(tmp_path, ["tests/test_leaves.py"], tmp_path / "home", timeout=120)
+    assert (outcome.status, outcome.summary) == ("survived", "1 passed")
+    [left] = outcome.leftovers
+    pid = int(left.split()[0])
+    assert left.endswith("sleep 300 ")
+    assert (
+        not Path(f"/proc/{pid}").exists()
+        or "Z" in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
+    )

@@ -51,13 +51,13 @@ RECHECK_TIMEOUT = 900
 # Named in backquotes in equivalent.md: `lab.routes.x_route_line__mutmut_3`.
 _EQUIVALENT_RE = re.compile(r"`([\w.ǁ]+__mutmut_\d+)`")
 _RESULT_RE = re.compile(r"^\s+([\w.ǁ]+__mutmut_\d+): (.+)$")
-# What the tests read besides the packages being mutated (copied next to them in `mutants/`).
+PYPROJECT = ROOT / "pyproject.toml"
+# What the tests read besides the project's packages (copied next to them in `mutants/`).
 ALSO_COPY = (
     "__main__.py",
     "Pulumi.yaml",
     "README.md",
     "Makefile",
-    "components",
     "stacks",
     "cilium",
     "frr",
@@ -116,9 +116,35 @@ def module_prefix(module: str) -> str:
     return module.removesuffix(".py").replace("/", ".")
 
 
-def load_modules() -> tuple[float, dict[str, list[str]]]:
+def source_packages(pyproject: Path = PYPROJECT) -> list[str]:
+    """The project's top-level packages, as pyproject.toml's [tool.setuptools] lists them.
+
+    mutmut copies its `source_paths` into `mutants/` and puts that copy first on the tests'
+    sys.path, keeping the original out of it; a package left out of source_paths cannot be
+    mutated (mutmut reports no mutants) and cannot be imported by the tests (host.preflight
+    imports lab, supply.chart imports supply.toolchain). Read from the one list the project
+    keeps, so a package added or moved (lab/ -> supply/, host/) is mutated and imported with no
+    second list to update here."""
+    data = tomllib.loads(pyproject.read_text())
+    listed = data["tool"]["setuptools"]["packages"]
+    return sorted({name.split(".", 1)[0] for name in listed})
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A module's tests: file globs, and test IDs left out of them (`deselect`, each with its
+    reason in modules.toml: a test that can never see a mutant and fails on the mutated copy)."""
+
+    patterns: tuple[str, ...]
+    deselect: tuple[str, ...] = ()
+
+
+def load_modules() -> tuple[float, dict[str, Selection]]:
     data = tomllib.loads(MODULES_FILE.read_text())
-    return float(data["goal"]), {name: list(m["tests"]) for name, m in data["modules"].items()}
+    return float(data["goal"]), {
+        name: Selection(tuple(m["tests"]), tuple(m.get("deselect", ())))
+        for name, m in data["modules"].items()
+    }
 
 
 def load_equivalent(text: str) -> set[str]:
@@ -154,11 +180,15 @@ def copy_project(dest: Path, rev: str | None) -> None:
             shutil.copy2(src, dest / name)
 
 
-def mutmut_table(module: str, tests: Sequence[str]) -> str:
+def mutmut_table(module: str, tests: Sequence[str], packages: Sequence[str] | None = None) -> str:
     """[tool.mutmut] for one module: mutate only it, run only its tests, each test process on
-    the fast tier (the plugin that makes root-only tests skip themselves)."""
+    the fast tier (the plugin that makes root-only tests skip themselves). Every package of the
+    project is a source path (source_packages); `module` must lie in one of them."""
+    packages = list(source_packages() if packages is None else packages)
+    if Path(module).parts[0] not in packages:
+        raise SystemExit(f"{module} is in none of the project's packages {packages} (pyproject.toml)")
     lists = {
-        "source_paths": ["lab", "verify"],
+        "source_paths": packages,
         "only_mutate": [module],
         "also_copy": list(ALSO_COPY),
         "pytest_add_cli_args": ["-p", "bench.mutation.fast_tier", "-p", "no:cacheprovider"],
@@ -178,11 +208,21 @@ def _toml_str(value: str) -> str:
     return f'"{value}"'
 
 
-def expand_tests(copy: Path, patterns: Sequence[str]) -> list[str]:
+def expand_tests(copy: Path, selection: Selection) -> list[str]:
+    """pytest's arguments for a selection: the matching test files, then `--deselect=<id>` for each
+    test left out (mutmut drops deselected IDs from its runs; the recheck passes them to pytest)."""
+    patterns = selection.patterns
     found = sorted({str(p.relative_to(copy)) for pattern in patterns for p in copy.glob(pattern)})
     if not found:
         raise SystemExit(f"no test file matches {list(patterns)}")
-    return found
+    for test_id in selection.deselect:
+        file, _, name = test_id.partition("::")
+        # pytest ignores a --deselect that names nothing: a renamed test would silently run again.
+        if file not in found or not re.search(
+            rf"^def {re.escape(name.split('[')[0])}\(", (copy / file).read_text(), re.M
+        ):
+            raise SystemExit(f"deselect {test_id!r}: no such test in the selection {found}")
+    return found + [f"--deselect={test_id}" for test_id in selection.deselect]
 
 
 def link_shared(copy: Path) -> None:
@@ -197,7 +237,7 @@ def link_shared(copy: Path) -> None:
 
 
 def run_module(
-    module: str, patterns: Sequence[str], work: Path, jobs: int, rev: str | None, only: Sequence[str] = ()
+    module: str, selection: Selection, work: Path, jobs: int, rev: str | None, only: Sequence[str] = ()
 ) -> Score:
     """Mutate `module` in a fresh copy under `work`, then judge it; `only`: mutant name globs to run
     (the rest of the module's mutants are left out of the score)."""
@@ -207,11 +247,17 @@ def run_module(
     copy.mkdir(parents=True)
     copy_project(copy, rev)
     link_shared(copy)
-    tests = expand_tests(copy, patterns)
+    tests = expand_tests(copy, selection)
+    # The copy's own package list: with --rev, the packages of that commit.
+    table = mutmut_table(module, tests, source_packages(copy / "pyproject.toml"))
     with (copy / "pyproject.toml").open("a") as handle:
-        handle.write(mutmut_table(module, tests))
+        handle.write(table)
     log = copy / "mutmut-run.log"
-    print(f"== {module}: {len(tests)} test files, log {log}", flush=True)
+    files = [t for t in tests if not t.startswith("-")]
+    print(
+        f"== {module}: {len(files)} test files, {len(tests) - len(files)} tests deselected, log {log}",
+        flush=True,
+    )
     started = time.monotonic()
     with log.open("wb") as out:
         ran = subprocess.run(
