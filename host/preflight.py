@@ -517,6 +517,21 @@ def _toolchain_plugins() -> set[tuple[str, str]]:
     return {(b.plugin, b.version.removeprefix("v")) for b in recipe.binaries if b.plugin}
 
 
+def own_builds(env: Mapping[str, str]) -> dict[tuple[str, str], str]:
+    """{(name, version): what it is} of the plugins that are the project's own builds, when the
+    engine's PULUMI_HOME is a toolchain `make toolchain` built (elsewhere they are Pulumi's own)."""
+    from supply import toolchain  # noqa: PLC0415
+
+    home = env.get("PULUMI_HOME", "")
+    if not home or not Path(home).is_relative_to(toolchain.cache_root(env)):
+        return {}
+    try:
+        recipe = toolchain.load_recipe()
+    except (OSError, ValueError, KeyError, TypeError, toolchain.ToolchainError):
+        return {}
+    return {(b.plugin, b.version.removeprefix("v")): b.own_build for b in recipe.binaries if b.own_build}
+
+
 def _plugin_fix(name: str, version: str, buildable: set[tuple[str, str]]) -> str:
     online = (
         f"on a host with internet, unset {ACQUISITION_OFF} (the engine then downloads it) "
@@ -568,9 +583,11 @@ def check_plugins(
             )
         ]
     findings = []
+    own = own_builds(env)
     for name, version in sorted(wanted.items()):
         if (name, version) in installed:
-            findings.append(Finding(True, f"resource plugin {name} {version} is installed"))
+            said = f": {own[name, version]}" if (name, version) in own else ""
+            findings.append(Finding(True, f"resource plugin {name} {version} is installed{said}"))
             continue
         findings.append(
             Finding(

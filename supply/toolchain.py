@@ -48,6 +48,7 @@ BINARY_KEYS = frozenset(
         "generator",
         "generates",
         "tags",
+        "own_build",
     }
 )
 FILE_KEYS = frozenset({"name", "module", "version", "path"})
@@ -79,6 +80,9 @@ class Binary:
     generates: str = ""
     # Go build tags, comma-separated as `go build -tags` takes them, for the generator and the binary.
     tags: str = ""
+    # Set for a plugin that is the project's own build, not Pulumi's binary: what it is and what it is
+    # built from, said by `make toolchain` at every run and by the preflight (host/preflight.py).
+    own_build: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,8 @@ def parse_recipe(data: Mapping[str, object]) -> Recipe:
         if bool(b.plugin) != bool(b.python_package):
             raise ToolchainError(f"binary {b.name!r}: a provider names both plugin and python_package")
         _check_generator(b)
+        if b.own_build and not (isinstance(b.own_build, str) and b.plugin):
+            raise ToolchainError(f"binary {b.name!r}: own_build is a sentence about a provider plugin")
         binaries.append(b)
     files: list[ModuleFile] = []
     for raw in _tables(data, "file"):
@@ -396,6 +402,7 @@ def build(recipe_dir: Path = RECIPE_DIR, env: Mapping[str, str] | None = None) -
         done = built_dir(root, key)
         if done is not None:
             _say(f"toolchain {key} is already built: {done}")
+            say_own_builds(recipe, done)
             return done
         tmp = buildcache.start(root, key)
         _say(f"building toolchain {key} in {tmp} ({go_version(go)})")
@@ -433,7 +440,15 @@ def build(recipe_dir: Path = RECIPE_DIR, env: Mapping[str, str] | None = None) -
         }
         final = buildcache.finish(tmp, root, key, stamp)
         _say(f"toolchain {key} built in {stamp['seconds']}s: {final}")
+        say_own_builds(recipe, final)
         return final
+
+
+def say_own_builds(recipe: Recipe, key_dir: Path) -> None:
+    """Which plugins in this toolchain's PULUMI_HOME are the project's own builds, in plain words."""
+    for b in recipe.binaries:
+        if b.own_build:
+            _say(f"plugin {b.plugin} {b.version} in {key_dir / 'pulumi-home'}: {b.own_build}")
 
 
 def current_dir(env: Mapping[str, str]) -> Path | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from host.preflight import ACQUISITION_OFF, check_plugins, main, preflight, wanted_plugins
+from host.preflight import ACQUISITION_OFF, check_plugins, main, own_builds, preflight, wanted_plugins
 from supply.toolchain import load_recipe
 
 FakePulumi = Callable[..., Path]  # (stdout, exit code=0) -> the file its argv is logged to
@@ -237,3 +237,47 @@ def test_main_checks_the_running_venv_under_the_real_environment(
     monkeypatch.delenv(ACQUISITION_OFF)
     assert main([]) == 1
     assert "resource plugin" not in capsys.readouterr().out
+
+
+def test_the_projects_own_plugins_are_named_as_such_only_in_a_toolchain_home(
+    tmp_path: Path, fake_pulumi: FakePulumi
+) -> None:
+    """With the toolchain's PULUMI_HOME, `command` and `docker` say they are the project's builds;
+    with any other home (a user's own ~/.pulumi) the same plugins are Pulumi's and nothing is said."""
+    fake_pulumi(
+        listed(
+            ("command", "resource", "1.2.1"),
+            ("docker", "resource", "5.2.0"),
+            ("kubernetes", "resource", "4.25.0"),
+        )
+    )
+    venv = make_venv(
+        tmp_path,
+        {
+            "pulumi_command": resource("command", "1.2.1"),
+            "pulumi_docker": resource("docker", "5.2.0"),
+            "pulumi_kubernetes": resource("kubernetes", "4.25.0"),
+        },
+    )
+    cache = tmp_path / "cache"
+    toolchain_home = {
+        **OFF,
+        "XDG_CACHE_HOME": str(cache),
+        "PULUMI_HOME": str(cache / "cilium-datapath-lab" / "toolchain" / "k" / "pulumi-home"),
+    }
+    said = {
+        f.what.split()[2]: f.what for f in check_plugins(toolchain_home, venv, buildable=nothing_buildable)
+    }
+    assert (
+        "the project's own command plugin" in said["command"]
+        and "not Pulumi's official binary" in said["command"]
+    )
+    assert "kreuzwerker's Terraform Docker provider" in said["docker"]
+    assert said["kubernetes"] == "resource plugin kubernetes 4.25.0 is installed"
+    users_home = {**OFF, "XDG_CACHE_HOME": str(cache), "PULUMI_HOME": str(tmp_path / ".pulumi")}
+    assert own_builds(users_home) == {} and own_builds({**OFF, "XDG_CACHE_HOME": str(cache)}) == {}
+    plain = {f.what for f in check_plugins(users_home, venv, buildable=nothing_buildable)}
+    assert plain == {
+        f"resource plugin {n} {v} is installed"
+        for n, v in (("command", "1.2.1"), ("docker", "5.2.0"), ("kubernetes", "4.25.0"))
+    }

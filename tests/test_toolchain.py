@@ -348,3 +348,25 @@ def test_a_generator_that_writes_nothing_stops_the_build(tmp_path: Path) -> None
     work.mkdir()
     with pytest.raises(ToolchainError, match=r"generator gen wrote no generated\.txt"):
         toolchain.build_binary(go, b, recipe_dir, work, tmp_path / "w", env)
+
+
+def test_only_a_plugin_can_be_an_own_build() -> None:
+    table = {"name": "a", "version": "v1", "install": "x", "own_build": "ours"}
+    with pytest.raises(ToolchainError, match="own_build is a sentence about a provider plugin"):
+        parse_recipe({"binary": [table]})
+
+
+def test_make_toolchain_says_which_plugins_are_the_projects_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = load_recipe()
+    own = {b.plugin: b.own_build for b in recipe.binaries if b.own_build}
+    assert set(own) == {"command", "docker"} and all(
+        "not Pulumi's official binary" in t for t in own.values()
+    )
+    toolchain.say_own_builds(recipe, tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"[toolchain] plugin command 1.2.1 in {tmp_path / 'pulumi-home'}: {own['command']}",
+        f"[toolchain] plugin docker 5.2.0 in {tmp_path / 'pulumi-home'}: {own['docker']}",
+    ]
