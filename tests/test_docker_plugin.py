@@ -20,11 +20,11 @@ import struct
 import subprocess
 import tarfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_real_engine import Pulumi
 
 from host.preflight import _plugin_fix
 from supply import toolchain
@@ -71,33 +71,6 @@ def plugin_binary(key_dir: Path) -> Path:
     return (
         key_dir / "pulumi-home" / "plugins" / f"resource-docker-v{sdk_version()}" / "pulumi-resource-docker"
     )
-
-
-@dataclass(frozen=True)
-class Pulumi:
-    """The built `pulumi` in one directory, on one file backend, with the toolchain's PULUMI_HOME."""
-
-    key_dir: Path
-    cwd: Path
-    env: Mapping[str, str]
-
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.key_dir / "bin" / "pulumi"), *args],
-            cwd=self.cwd,
-            env=dict(self.env),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=TIMEOUT,
-        )
-
-    def ok(self, *args: str) -> str:
-        done = self(*args)
-        assert done.returncode == 0, (
-            f"pulumi {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
-        )
-        return done.stdout
 
 
 def engine(key_dir: Path, cwd: Path, root: Path, extra: Mapping[str, str] | None = None) -> Pulumi:
