@@ -1,0 +1,308 @@
+"""supply/cilium_images.py cases a mutation run (`make mutation`) found no test for.
+
+As for the node image (tests/test_mutants_supply_node_image.py), the build runs against a stand-in
+for each step: `go build` writes a script that prints the version the flags would stamp, and the
+rootfs, tar and docker steps are recorded. What is checked is the build's own part.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from supply import cilium_images
+from supply import node_image as images
+from supply.buildcache import STAMP
+from supply.cilium_images import CiliumBuildError, CiliumRecipe
+
+GO = "/opt/go/bin/go"
+GO_VERSION = "go version go1.26.8 linux/amd64"
+MODULE_DIR = "/mod/github.com/cilium/cilium@v1.20.2"
+
+
+class Steps:
+    """Stands in for supply.toolchain._run: records (argv, cwd, env); `go build -o X` makes X a
+    script printing `prints` (the stamped version, unless a test says otherwise)."""
+
+    def __init__(self, prints: str) -> None:
+        self.calls: list[tuple[list[str], Path, dict[str, str]]] = []
+        self.prints = prints
+
+    def __call__(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
+        argv = list(argv)
+        self.calls.append((argv, cwd, dict(env)))
+        if argv[:3] == [GO, "env", "GOARCH"]:
+            return "arm64\n"
+        if argv[:2] == [GO, "build"]:
+            out = Path(argv[argv.index("-o") + 1])
+            out.write_text(f"#!/bin/sh\necho '{out.name} {self.prints}'\n")
+            out.chmod(0o755)
+            return ""
+        if argv[:3] == [GO, "list", "-m"]:
+            return MODULE_DIR + "\n"
+        if argv[0] == "bash":
+            (Path(argv[2]) / "usr").mkdir()
+            return ""
+        if argv[0] == "tar":
+            Path(argv[argv.index("-cf") + 1]).write_bytes(b"agent rootfs")
+            return ""
+        if argv[0] == "docker":
+            return ""
+        raise AssertionError(f"unexpected step {argv}")
+
+    def argvs(self) -> list[list[str]]:
+        return [argv for argv, _, _ in self.calls]
+
+
+def _recipe() -> CiliumRecipe:
+    return cilium_images.load_recipe()
+
+
+@pytest.fixture
+def steps(monkeypatch: pytest.MonkeyPatch) -> Steps:
+    made = Steps(cilium_images.version_string(_recipe()))
+    monkeypatch.setattr(cilium_images, "_run", made)
+    monkeypatch.setattr(cilium_images, "go_version", lambda go: GO_VERSION)
+    monkeypatch.setattr(cilium_images, "go_command", lambda: GO)
+    return made
+
+
+def test_a_key_is_built_binary_by_binary_then_its_two_images(
+    tmp_path: Path, steps: Steps, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe, root, env = _recipe(), tmp_path / "cilium", {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    root.mkdir()
+    final = cilium_images._build_key(GO, recipe, cilium_images.RECIPE_DIR, "k1", root, env)
+    assert final == root / "k1"
+    module = cilium_images.RECIPE_DIR / recipe.module_dir
+    builds = [(argv, cwd, e) for argv, cwd, e in steps.calls if argv[:2] == [GO, "build"]]
+    assert [Path(argv[argv.index("-o") + 1]).name for argv, _, _ in builds] == [
+        b.name for b in recipe.binaries
+    ]
+    for (argv, cwd, build_env), binary in zip(builds, recipe.binaries, strict=True):
+        binary_out = Path(argv[argv.index("-o") + 1])
+        assert argv == cilium_images.build_argv(GO, recipe, binary, binary_out)
+        assert (cwd, build_env) == (module, {**env, "CGO_ENABLED": "0"})
+    others = [(argv, cwd, e) for argv, cwd, e in steps.calls if argv[:2] != [GO, "build"]]
+    assert [(argv, e.get("CGO_ENABLED")) for argv, _, e in others[:2]] == [
+        ([GO, "env", "GOARCH"], "0"),
+        ([GO, "list", "-m", "-f", "{{.Dir}}", "github.com/cilium/cilium"], "0"),
+    ]
+    assert others[1][1] == module
+    rootfs_argv, _, rootfs_env = others[2]
+    rootfs = Path(rootfs_argv[2])
+    assert rootfs_argv == cilium_images.agent_rootfs_argv(
+        recipe, cilium_images.RECIPE_DIR, rootfs, Path(MODULE_DIR), rootfs.parent.parent / "bin"
+    )
+    assert rootfs_env == env
+    tar_argv = others[3][0]
+    assert tar_argv[:5] == ["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs)] and tar_argv[-1] == "."
+    assert len(others) == 4
+    # The key's folder: every binary, the agent rootfs tar, the operator image; no work folder.
+    assert sorted(p.name for p in (final / "bin").iterdir()) == sorted(b.name for b in recipe.binaries)
+    assert (final / "agent-rootfs.tar").read_bytes() == b"agent rootfs" and not (final / "work").exists()
+    operator = cilium_images.operator_tag(recipe, "k1")
+    with tarfile.open(final / "operator.tar") as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        config = json.loads(tar.extractfile(manifest[0]["Config"]).read())  # type: ignore[union-attr]
+    assert manifest[0]["RepoTags"] == [operator]
+    assert config["config"]["Entrypoint"] == ["/usr/bin/cilium-operator-generic"]
+    assert config["architecture"] == "arm64"
+    stamp = json.loads((final / STAMP).read_text())
+    assert set(stamp["built"]) == {*(b.name for b in recipe.binaries), "operator-image", "agent-rootfs"}
+    assert stamp.pop("seconds") in range(0, 60)
+    del stamp["built"]
+    assert stamp == {
+        "key": "k1",
+        "go": GO_VERSION,
+        "module": "github.com/cilium/cilium@v1.20.2",
+        "version": cilium_images.version_string(recipe),
+        "agent_image": cilium_images.agent_tag(recipe, "k1"),
+        "operator_image": operator,
+    }
+    out = capsys.readouterr().out
+    assert out.startswith(
+        f"[cilium-images] building Cilium 1.20.2 binaries and images k1 in {root}/.build-k1-"
+    )
+    assert (
+        "[cilium-images] building cilium-agent (github.com/cilium/cilium/daemon, tags osusergo) ...\n" in out
+    )
+    assert re.search(r"\[cilium-images\] built cilium-agent in \d+s\n", out)
+    packages = len(recipe.agent.packages)
+    assert f"[cilium-images] debootstrap bookworm with {packages} packages for the agent image ...\n" in out
+    assert re.search(r"\[cilium-images\] agent rootfs in \d+s\n", out)
+    assert out.endswith(
+        f"[cilium-images] Cilium 1.20.2 binaries and images k1 built in {json.loads((final / STAMP).read_text())['seconds']}s: {final}\n"
+    )
+
+
+def test_a_binary_that_reports_another_version_stops_the_build(
+    tmp_path: Path, steps: Steps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps.prints = "1.20.1 v1.20.1 2026-09-15T20:03:11Z"
+    (tmp_path / "cilium").mkdir()
+    with pytest.raises(
+        CiliumBuildError, match=r"^cilium-agent --version does not report '1\.20\.2 v1\.20\.2"
+    ):
+        cilium_images._build_key(GO, _recipe(), cilium_images.RECIPE_DIR, "k1", tmp_path / "cilium", {})
+    assert not (tmp_path / "cilium" / "k1").exists()
+    assert len([a for a in steps.argvs() if a[:2] == [GO, "build"]]) == 1  # the first binary stops it
+
+
+def test_a_binary_without_version_argv_is_not_run(tmp_path: Path) -> None:
+    recipe = _recipe()
+    [health] = [b for b in recipe.binaries if b.name == "cilium-health"]
+    assert health.version_argv == ()
+    cilium_images.check_version(recipe, health, tmp_path / "not-even-there", os.environ)
+
+
+def test_the_version_check_gives_up_on_a_binary_that_hangs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hangs = tmp_path / "hangs"
+    hangs.write_text("#!/bin/sh\nexec sleep 30\n")
+    hangs.chmod(0o755)
+    monkeypatch.setattr(cilium_images, "_CHECK_TIMEOUT", 0.3)
+    with pytest.raises(subprocess.TimeoutExpired):
+        cilium_images.reported_version(hangs, ["--version"], dict(os.environ))
+
+
+def test_the_version_check_runs_the_binary_with_the_environment_given(tmp_path: Path) -> None:
+    says = tmp_path / "says"
+    says.write_text('#!/bin/sh\necho "out $1 $CDL_X"; echo err >&2; exit 3\n')
+    says.chmod(0o755)
+    assert cilium_images.reported_version(says, ["--version"], {"CDL_X": "x"}) == "out --version x\nerr\n"
+
+
+def test_build_builds_an_unbuilt_key_and_imports_both_images_once(
+    tmp_path: Path, steps: Steps, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    in_engine: set[str] = set()
+    monkeypatch.setattr(images, "engine_image_id", lambda tag, env: "0123" if tag in in_engine else None)
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": os.environ["PATH"]}
+    recipe, key = _recipe(), cilium_images.cilium_key(cilium_images.RECIPE_DIR, GO_VERSION)
+    done = cilium_images.build(env=env)
+    assert done == tmp_path / "cache" / "cilium-datapath-lab" / "cilium" / key
+    agent, operator = cilium_images.agent_tag(recipe, key), cilium_images.operator_tag(recipe, key)
+    docker = [(argv, cwd) for argv, cwd, _ in steps.calls if argv[0] == "docker"]
+    assert docker == [
+        (cilium_images.agent_import_argv(recipe, done / "agent-rootfs.tar", agent), done),
+        (["docker", "load", "--input", str(done / "operator.tar")], done),
+    ]
+    assert capsys.readouterr().out.endswith(
+        f"[cilium-images] imported {agent} into the engine\n[cilium-images] loaded {operator} into the engine\n"
+        f"[cilium-images] images: {agent} and {operator}\n"
+    )
+    in_engine.update({agent, operator})
+    calls = len(steps.calls)
+    assert cilium_images.build(env=env) == done
+    assert len(steps.calls) == calls  # built, and both images there: nothing runs
+    assert capsys.readouterr().out == (
+        f"[cilium-images] Cilium 1.20.2 binaries and images {key} are already built: {done}\n"
+        f"[cilium-images] images: {agent} and {operator}\n"
+    )
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert cilium_images.build() == done  # the process's environment when none is given
+    assert cilium_images.current_dir(os.environ) == done
+    assert cilium_images.current_tags(os.environ) == (agent, operator)
+
+
+def test_nothing_is_current_until_built(tmp_path: Path, steps: Steps) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    assert cilium_images.current_dir(env) is None and cilium_images.current_tags(env) is None
+    assert cilium_images.cilium_root(env) == tmp_path / "cilium-datapath-lab" / "cilium"
+
+
+def test_the_cli_prints_key_dir_and_tags_or_how_to_build(
+    tmp_path: Path, steps: Steps, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    key = cilium_images.cilium_key(cilium_images.RECIPE_DIR, GO_VERSION)
+    assert cilium_images.main(["key"]) == 0
+    assert capsys.readouterr() == (f"{key}\n", "")
+    for command in ("dir", "tags"):
+        assert cilium_images.main([command]) == 1
+        _, err = capsys.readouterr()
+        assert err.endswith("not built: run `make cilium-images`\n") and err.startswith("Cilium's ")
+    done = tmp_path / "cilium-datapath-lab" / "cilium" / key
+    done.mkdir(parents=True)
+    (done / STAMP).write_text("{}")
+    assert cilium_images.main(["dir"]) == 0
+    assert capsys.readouterr() == (f"{done}\n", "")
+    assert cilium_images.main(["tags"]) == 0
+    assert capsys.readouterr() == (f"cdl/cilium:1.20.2-{key}\ncdl/operator-generic:1.20.2-{key}\n", "")
+    built: list[bool] = []
+    monkeypatch.setattr(cilium_images, "build", lambda: built.append(True))
+    assert cilium_images.main(["build"]) == 0 and built == [True]
+
+
+def test_the_cli_checks_the_recipe_before_printing_a_key(
+    tmp_path: Path, steps: Steps, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refuse() -> CiliumRecipe:
+        raise CiliumBuildError("recipe version 1.20.2 but wrapper/go.mod requires x")
+
+    monkeypatch.setattr(cilium_images, "load_recipe", refuse)
+    assert cilium_images.main(["key"]) == 1
+    assert capsys.readouterr() == (
+        "",
+        "[cilium-images] error: recipe version 1.20.2 but wrapper/go.mod requires x\n",
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        CiliumBuildError("no"),
+        subprocess.TimeoutExpired(["cilium-dbg"], 60),
+        OSError(28, "No space left on device"),
+    ],
+)
+def test_the_cli_reports_a_failed_build_in_one_line(
+    error: Exception, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fail() -> None:
+        raise error
+
+    monkeypatch.setattr(cilium_images, "build", fail)
+    assert cilium_images.main(["build"]) == 1
+    assert capsys.readouterr() == ("", f"[cilium-images] error: {error}\n")
+
+
+def test_the_cli_wants_a_command_and_says_what_each_does(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        cilium_images.main([])
+    assert refused.value.code == 2
+    with pytest.raises(SystemExit):
+        cilium_images.main(["--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert said.startswith("usage: python -m supply.cilium_images [-h] {build,key,dir,tags} ...")
+    assert (
+        "Build Cilium's own binaries for the pinned release offline (the Go module proxy), cached by a key."
+        in said
+    )
+    assert "build build Cilium's binaries and images unless this key is built" in said
+    assert "key print the cache key of the current recipe" in said
+    assert "dir print the built key's directory (exit 1 if it is not built)" in said
+    assert "tags print the built agent and operator image tags (exit 1 if not built)" in said
+
+
+def test_progress_lines_are_flushed_before_what_a_step_prints_next() -> None:
+    code = "import os; from supply.cilium_images import _say; _say('building'); os.write(1, b'go: downloading\\n')"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(Path(cilium_images.__file__).resolve().parent.parent)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout == "[cilium-images] building\ngo: downloading\n"
