@@ -20,6 +20,13 @@ from test_chart import _chart
 from supply import chart
 from supply.chart import ChartError, charts_root, ignore_rules, ignored, pack
 
+
+def _buffered() -> dict[str, str]:
+    """This process's environment (read when called: a mutant under test is named in it), with
+    stdout buffered as on a pipe by default: a PYTHONUNBUFFERED in the shell would hide a missing flush."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -229,7 +236,7 @@ def test_progress_lines_are_flushed_before_what_a_step_prints_next() -> None:
     code = "import os; from supply.chart import _say; _say('packing'); os.write(1, b'go: downloading\\n')"
     done = subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(Path(chart.__file__).resolve().parent.parent)},
+        env={**_buffered(), "PYTHONPATH": str(Path(chart.__file__).resolve().parent.parent)},
         capture_output=True,
         text=True,
         check=True,

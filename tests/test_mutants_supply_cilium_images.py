@@ -23,6 +23,13 @@ from supply import node_image as images
 from supply.buildcache import STAMP
 from supply.cilium_images import CiliumBuildError, CiliumRecipe
 
+
+def _buffered() -> dict[str, str]:
+    """This process's environment (read when called: a mutant under test is named in it), with
+    stdout buffered as on a pipe by default: a PYTHONUNBUFFERED in the shell would hide a missing flush."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
 GO = "/opt/go/bin/go"
 GO_VERSION = "go version go1.26.8 linux/amd64"
 MODULE_DIR = "/mod/github.com/cilium/cilium@v1.20.2"
@@ -299,7 +306,7 @@ def test_progress_lines_are_flushed_before_what_a_step_prints_next() -> None:
     code = "import os; from supply.cilium_images import _say; _say('building'); os.write(1, b'go: downloading\\n')"
     done = subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(Path(cilium_images.__file__).resolve().parent.parent)},
+        env={**_buffered(), "PYTHONPATH": str(Path(cilium_images.__file__).resolve().parent.parent)},
         capture_output=True,
         text=True,
         check=True,
