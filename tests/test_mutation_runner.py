@@ -311,3 +311,36 @@ def test_a_test_run_that_leaves_a_process_behind_has_it_reported_and_ended(tmp_p
         not Path(f"/proc/{pid}").exists()
         or "Z" in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
     )
+
+
+def test_a_selection_that_fails_with_no_mutant_stops_the_judging(tmp_path: Path) -> None:
+    """Else every survivor's recheck fails too, and counts as a kill."""
+    copy = _fake_copy(tmp_path)
+    run.check_unmutated(copy, ["tests/test_cli.py"], "m.py", "before the rechecks")  # passes unmutated
+    (copy / "mutants" / "tests" / "test_broken.py").write_text("def test_broken():\n    assert False\n")
+    with pytest.raises(
+        SystemExit, match=r"m\.py: the selection fails in .* with no mutant \(after the rechecks\)"
+    ):
+        run.check_unmutated(copy, ["tests/test_broken.py"], "m.py", "after the rechecks")
+
+
+def test_each_fast_tier_session_has_a_home_of_its_own_removed_after(tmp_path: Path) -> None:
+    """A mutant that writes under HOME (a build falling back to the process's environment) must not
+    leave anything the next run finds."""
+    copy = _fake_copy(tmp_path)
+    seen = tmp_path / "seen"
+    (copy / "mutants" / "tests" / "test_home.py").write_text(
+        "import os\n"
+        "from pathlib import Path\n"
+        "def test_home():\n"
+        "    home = Path(os.environ['HOME'])\n"
+        "    assert os.environ['XDG_CACHE_HOME'] == str(home / '.cache')\n"
+        "    (home / '.cache').mkdir()\n"
+        "    (home / '.cache' / 'left').write_text('by a mutant')\n"
+        f"    Path({str(seen)!r}).open('a').write(str(home) + '\\n')\n"
+    )
+    for _ in range(2):
+        assert run.recheck(copy, ["tests/test_home.py"], "m.x__f__mutmut_9") is False
+    homes = seen.read_text().split()
+    assert len(set(homes)) == 2 and str(copy) not in homes
+    assert not any(Path(h).exists() for h in homes)

@@ -302,11 +302,14 @@ def judge(
     survivors = sorted(n for n, status in statuses.items() if status not in KILLED)
     if survivors:
         print(f"   rechecking {len(survivors)} survivors with the whole selection", flush=True)
+        check_unmutated(copy, tests, module, "before the rechecks")
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
         caught = pool.map(lambda name: recheck(copy, tests, name), survivors)
         for name, killed in zip(survivors, caught, strict=True):
             if killed:
                 statuses[name] = RECHECK_KILLED
+    if survivors:
+        check_unmutated(copy, tests, module, "after the rechecks")
     listed = {
         n
         for n in load_equivalent(EQUIVALENT_FILE.read_text())
@@ -326,6 +329,20 @@ def refresh_tests(copy: Path, module: str) -> None:
     for target in (copy / "tests", copy / "mutants" / "tests"):
         shutil.rmtree(target)
         shutil.copytree(ROOT / "tests", target, ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def check_unmutated(copy: Path, tests: Sequence[str], module: str, when: str) -> None:
+    """The whole selection must pass with no mutant switched on, before the rechecks and after.
+
+    Why: a recheck counts any failure as a kill. A selection that fails unmutated in the copy (a
+    test that needs what the copy lacks), or that starts to fail because a mutant left state
+    behind (a stand-in build in a cache a later test finds), would count every survivor as
+    killed: 224 false kills of supply/node_image.py once, before fast_tier gave each run its own
+    HOME."""
+    if recheck(copy, tests, f"{module_prefix(module)}.x__no_such_function__mutmut_0"):
+        raise SystemExit(
+            f"{module}: the selection fails in {copy} with no mutant ({when}); no survivor can be judged"
+        )
 
 
 def recheck(copy: Path, tests: Sequence[str], name: str) -> bool:
