@@ -694,3 +694,51 @@ def test_main_checks_the_node_image_the_offline_switch_names(
     monkeypatch.setenv("LAB_OFFLINE_SUPPLY", str(_manifest(tmp_path, "1.19.0")))
     assert preflight.main(["--stack", "overlay"]) == 2
     assert "preflight: stack overlay: " in capsys.readouterr().err
+
+
+def test_a_refused_provider_the_toolchain_builds_at_other_versions_names_them_and_the_pin() -> None:
+    fix = preflight._plugin_fix(
+        "docker", "5.2.0", {("docker", "4.5.0"), ("docker", "4.9.1"), ("docker", "4.10.0"), ("x", "1")}
+    )
+    assert fix == (
+        f"on a host with internet, unset {ACQUISITION_OFF} (the engine then downloads it) or run "
+        "`pulumi plugin install resource docker 5.2.0`; offline, `make toolchain` builds docker only at "
+        "4.10.0, 4.5.0, 4.9.1 (the project's own build: the Go module proxy serves no version of "
+        "github.com/pulumi/pulumi-docker/provider/v5), so pin pulumi-docker==4.9.1 in pyproject.toml"
+    )
+
+
+def test_own_builds_are_named_only_for_the_toolchains_own_pulumi_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from supply import toolchain  # noqa: PLC0415
+
+    recipe = Recipe(
+        binaries=(
+            Binary(name="pulumi", version="v3.272.0", install="x"),
+            Binary(
+                name="p-docker",
+                version="v5.2.0",
+                install="y",
+                plugin="docker",
+                python_package="pulumi-docker",
+                own_build="bridged from kreuzwerker's provider",
+            ),
+            Binary(
+                name="p-k8s",
+                version="v4.25.0",
+                install="z",
+                plugin="kubernetes",
+                python_package="pulumi-kubernetes",
+            ),
+        ),
+        files=(),
+    )
+    monkeypatch.setattr(toolchain, "load_recipe", lambda: recipe)
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    home = toolchain.cache_root(env) / "0123456789abcdef" / "pulumi-home"
+    assert preflight.own_builds({**env, "PULUMI_HOME": str(home)}) == {
+        ("docker", "5.2.0"): "bridged from kreuzwerker's provider"
+    }
+    assert preflight.own_builds({**env, "PULUMI_HOME": str(tmp_path / "elsewhere")}) == {}
+    assert preflight.own_builds(env) == {}

@@ -7,14 +7,17 @@ rootfs, tar and docker steps are recorded. What is checked is the build's own pa
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import subprocess
 import sys
 import tarfile
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +36,8 @@ def _buffered() -> dict[str, str]:
 GO = "/opt/go/bin/go"
 GO_VERSION = "go version go1.26.8 linux/amd64"
 MODULE_DIR = "/mod/github.com/cilium/cilium@v1.20.2"
+PLAIN = "is not a plain module path, version or name"
+_DELETE_KEY = object()
 
 
 class Steps:
@@ -73,11 +78,17 @@ def _recipe() -> CiliumRecipe:
     return cilium_images.load_recipe()
 
 
+def go_version(go: str) -> str:
+    """`go version` of the one Go the build was given."""
+    assert go == GO, go
+    return GO_VERSION
+
+
 @pytest.fixture
 def steps(monkeypatch: pytest.MonkeyPatch) -> Steps:
     made = Steps(cilium_images.version_string(_recipe()))
     monkeypatch.setattr(cilium_images, "_run", made)
-    monkeypatch.setattr(cilium_images, "go_version", lambda go: GO_VERSION)
+    monkeypatch.setattr(cilium_images, "go_version", go_version)
     monkeypatch.setattr(cilium_images, "go_command", lambda: GO)
     return made
 
@@ -88,6 +99,7 @@ def test_a_key_is_built_binary_by_binary_then_its_two_images(
     recipe, root, env = _recipe(), tmp_path / "cilium", {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
     root.mkdir()
     final = cilium_images._build_key(GO, recipe, cilium_images.RECIPE_DIR, "k1", root, env)
+    capsys_out = capsys.readouterr().out
     assert final == root / "k1"
     module = cilium_images.RECIPE_DIR / recipe.module_dir
     builds = [(argv, cwd, e) for argv, cwd, e in steps.calls if argv[:2] == [GO, "build"]]
@@ -104,6 +116,8 @@ def test_a_key_is_built_binary_by_binary_then_its_two_images(
         ([GO, "list", "-m", "-f", "{{.Dir}}", "github.com/cilium/cilium"], "0"),
     ]
     assert others[1][1] == module
+    build_dir = final.parent / capsys_out.split(f" k1 in {final.parent}/", 1)[1].split(" ", 1)[0]
+    assert [cwd for _, cwd, _ in [others[0], others[2], others[3]]] == [build_dir] * 3
     rootfs_argv, _, rootfs_env = others[2]
     rootfs = Path(rootfs_argv[2])
     assert rootfs_argv == cilium_images.agent_rootfs_argv(
@@ -123,6 +137,11 @@ def test_a_key_is_built_binary_by_binary_then_its_two_images(
     assert manifest[0]["RepoTags"] == [operator]
     assert config["config"]["Entrypoint"] == ["/usr/bin/cilium-operator-generic"]
     assert config["architecture"] == "arm64"
+    with tarfile.open(final / "operator.tar") as tar:
+        layer_tar = tar.extractfile(manifest[0]["Layers"][0]).read()  # type: ignore[union-attr]
+    with tarfile.open(fileobj=io.BytesIO(layer_tar)) as layer:
+        operator_binary = layer.extractfile("usr/bin/cilium-operator-generic").read()  # type: ignore[union-attr]
+    assert operator_binary == (final / "bin" / "cilium-operator-generic").read_bytes()
     stamp = json.loads((final / STAMP).read_text())
     assert set(stamp["built"]) == {*(b.name for b in recipe.binaries), "operator-image", "agent-rootfs"}
     assert stamp.pop("seconds") in range(0, 60)
@@ -135,10 +154,11 @@ def test_a_key_is_built_binary_by_binary_then_its_two_images(
         "agent_image": cilium_images.agent_tag(recipe, "k1"),
         "operator_image": operator,
     }
-    out = capsys.readouterr().out
+    out = capsys_out
     assert out.startswith(
         f"[cilium-images] building Cilium 1.20.2 binaries and images k1 in {root}/.build-k1-"
     )
+    assert out.splitlines()[0].endswith(f" ({GO_VERSION})")
     assert (
         "[cilium-images] building cilium-agent (github.com/cilium/cilium/daemon, tags osusergo) ...\n" in out
     )
@@ -313,3 +333,111 @@ def test_progress_lines_are_flushed_before_what_a_step_prints_next() -> None:
         timeout=60,
     )
     assert done.stdout == "[cilium-images] building\ngo: downloading\n"
+
+
+def test_each_step_is_timed_to_a_tenth_of_a_second(
+    tmp_path: Path, steps: Steps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticks = iter(range(10_000))
+    monkeypatch.setattr("supply.cilium_images.time.monotonic", lambda: next(ticks) * 0.26)
+    (tmp_path / "cilium").mkdir()
+    final = cilium_images._build_key(
+        GO, _recipe(), cilium_images.RECIPE_DIR, "k1", tmp_path / "cilium", {"PATH": os.environ["PATH"]}
+    )
+    built = json.loads((final / STAMP).read_text())["built"]
+    assert set(built) == {*(b.name for b in _recipe().binaries), "operator-image", "agent-rootfs"}
+    for name, seconds in built.items():
+        assert isinstance(seconds, float) and seconds == round(seconds, 1) and 0 < seconds < 2, (
+            name,
+            seconds,
+        )
+        assert round(seconds / 0.26) * 0.26 == pytest.approx(seconds, abs=0.051), (
+            name,
+            seconds,
+        )  # whole ticks, to 0.1
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("binary", 0), "x", "recipe [[binary]] must be a list of tables"),
+        (("binary", 0, "flavour"), "x", "binary 'cilium-agent': unknown recipe keys ['flavour']"),
+        (("binary", 0, "package"), _DELETE_KEY, "binary 'cilium-agent': missing recipe keys ['package']"),
+        (("binary", 0, "package"), "a b", f"recipe package 'a b' {PLAIN}"),
+        (("binary", 0, "name"), "a b", f"recipe name 'a b' {PLAIN}"),
+        (("agent",), _DELETE_KEY, "recipe has no [agent] table"),
+        (("agent", "flavour"), "x", "[agent]: unknown recipe keys ['flavour']"),
+        (
+            ("agent", "repository"),
+            "A",
+            "recipe [agent] repository 'A' is not a local repository like cdl/cilium",
+        ),
+        (("agent", "suite"), "a b", f"recipe suite 'a b' {PLAIN}"),
+        (
+            ("agent", "mirror"),
+            "ftp://x",
+            "recipe [agent] mirror 'ftp://x' does not match ^https?://[A-Za-z0-9.-]+(/[A-Za-z0-9._-]+)*/?$",
+        ),
+        (("agent", "packages"), ["A"], "recipe [agent] packages 'A' does not match ^[a-z0-9][a-z0-9.+-]*$"),
+        (("agent", "workdir"), "rel", "recipe [agent] workdir 'rel' does not match ^(/[A-Za-z0-9._-]+)+$"),
+        (
+            ("agent", "env"),
+            ["x"],
+            "recipe [agent] env 'x' does not match ^[A-Z_][A-Z0-9_]*=[A-Za-z0-9_./:=+-]*$",
+        ),
+        (("operator",), _DELETE_KEY, "recipe has no [operator] table"),
+        (("operator", "colour"), "x", "[operator]: unknown recipe keys ['colour']"),
+        (("operator", "binary"), "a b", f"recipe [operator] binary 'a b' {PLAIN}"),
+        (
+            ("operator", "repository"),
+            "A",
+            "recipe [operator] repository 'A' is not a local repository like cdl/cilium",
+        ),
+        (("cilium",), _DELETE_KEY, "recipe has no [cilium] table"),
+        (("cilium", "colour"), "x", "[cilium]: unknown recipe keys ['colour']"),
+        (("cilium", "version"), "a b", f"recipe version 'a b' {PLAIN}"),
+        (("cilium", "envoy_sha"), "a b", f"recipe envoy_sha 'a b' {PLAIN}"),
+        (("binary",), "x", "recipe [[binary]] must be a non-empty list of tables"),
+        (("cilium", "module_dir"), "a b", f"recipe module_dir 'a b' {PLAIN}"),
+        (("cilium", "revision"), "a b", f"recipe revision 'a b' {PLAIN}"),
+        (
+            ("cilium", "tags"),
+            ["a b"],
+            "recipe [cilium] tags must be a list of plain tokens (^[A-Za-z0-9_]+$), not ['a b']",
+        ),
+    ],
+)
+def test_each_recipe_refusal_in_its_own_words(
+    path: tuple[str | int, ...], value: object, message: str
+) -> None:
+    with (cilium_images.RECIPE_DIR / "recipe.toml").open("rb") as fh:
+        raw = tomllib.load(fh)
+    target: Any = raw
+    for part in path[:-1]:
+        target = target[part]
+    if value is _DELETE_KEY:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    with pytest.raises(CiliumBuildError) as refused:
+        cilium_images.parse_recipe(raw)
+    assert str(refused.value) == message
+
+
+def test_a_wrapper_that_requires_no_cilium_says_none(tmp_path: Path) -> None:
+    (tmp_path / "go.mod").write_text("module wrapper\n\ngo 1.26\n\nrequire golang.org/x/sys v0.30.0\n")
+    assert cilium_images.wrapper_requires(tmp_path / "go.mod") is None
+
+
+def test_a_wrong_version_is_said_with_the_whole_command_and_the_output(tmp_path: Path) -> None:
+    says = tmp_path / "dbg"
+    says.write_text("#!/bin/sh\necho 'Client: 1.20.1'\necho\n")
+    says.chmod(0o755)
+    binary = cilium_images.CiliumBinary(
+        "cilium-dbg", "github.com/cilium/cilium/cilium-dbg", (), ("version", "--client")
+    )
+    with pytest.raises(CiliumBuildError) as refused:
+        cilium_images.check_version(_recipe(), binary, says, dict(os.environ))
+    assert str(refused.value) == (
+        "cilium-dbg version --client does not report '1.20.2 v1.20.2 2026-09-15T20:03:11Z':\nClient: 1.20.1"
+    )

@@ -630,8 +630,6 @@ def test_the_rootfs_gets_every_folder_it_writes_to(tmp_path: Path) -> None:
     for unit in ("etc/systemd/system/cdl-preload-images.service", "etc/systemd/system/kubelet.service"):
         (recipe_dir / "files" / unit).parent.mkdir(parents=True, exist_ok=True)
         (recipe_dir / "files" / unit).write_text("[Unit]\n")
-    (recipe_dir / "files" / "usr" / "local" / "sbin").mkdir(parents=True)
-    (recipe_dir / "files" / "usr" / "local" / "sbin" / "tool").write_text("#!/bin/sh\n")
     rootfs, bin_dir, tars = tmp_path / "rootfs", tmp_path / "bin", tmp_path / "images"
     (rootfs / "lib/systemd/system").mkdir(parents=True)
     (rootfs / "lib/systemd/system/containerd.service").write_text("[Unit]\n")
@@ -642,17 +640,38 @@ def test_the_rootfs_gets_every_folder_it_writes_to(tmp_path: Path) -> None:
         (bin_dir / name).write_text(name)
     images.assemble_rootfs(rootfs, recipe, recipe_dir, bin_dir, tars)
     assert (rootfs / "kind" / "images").is_dir() and (rootfs / "kind" / "version").read_text() == "v1.36.1\n"
-    assert ((rootfs / "usr/local/sbin/tool").stat().st_mode & 0o7777) == 0o755  # a script under sbin/
-    assert (rootfs / "usr/local/sbin/runc-capfilter").is_file()
+    assert (rootfs / "usr/local/sbin/runc-capfilter").is_file()  # no /usr/local before
     assert len(list((rootfs / "etc/systemd/system/multi-user.target.wants").iterdir())) == 3
+
+
+def test_a_rootfs_without_the_boot_units_is_refused_naming_the_first_missing(tmp_path: Path) -> None:
+    """Even where the recipe's files/ brings no /etc/systemd at all."""
+    recipe = _recipe()
+    (tmp_path / "recipe" / "files" / "usr").mkdir(parents=True)
+    rootfs, bin_dir = tmp_path / "rootfs", tmp_path / "bin"
+    (rootfs / "lib/systemd/system").mkdir(parents=True)
+    (rootfs / "lib/systemd/system/containerd.service").write_text("[Unit]\n")
+    (rootfs / "usr/bin").mkdir(parents=True)
+    bin_dir.mkdir()
+    for name in recipe.node_binaries:
+        (bin_dir / name).write_text(name)
+    with pytest.raises(ImageError) as refused:
+        images.assemble_rootfs(rootfs, recipe, tmp_path / "recipe", bin_dir, tmp_path)
+    assert (
+        str(refused.value)
+        == "the node rootfs has no /etc/systemd/system/cdl-preload-images.service to start at boot"
+    )
 
 
 def test_install_tree_makes_the_destination_and_its_folders(tmp_path: Path) -> None:
     (tmp_path / "src" / "a" / "bin").mkdir(parents=True)
     (tmp_path / "src" / "a" / "bin" / "run").write_text("#!/bin/sh\n")
+    (tmp_path / "src" / "usr" / "local" / "sbin").mkdir(parents=True)
+    (tmp_path / "src" / "usr" / "local" / "sbin" / "tool").write_text("#!/bin/sh\n")
     (tmp_path / "src" / "a" / "conf").write_text("x\n")
     images._install_tree(tmp_path / "src", tmp_path / "dest" / "rootfs")
     assert ((tmp_path / "dest/rootfs/a/bin/run").stat().st_mode & 0o7777) == 0o755
+    assert ((tmp_path / "dest/rootfs/usr/local/sbin/tool").stat().st_mode & 0o7777) == 0o755
     assert ((tmp_path / "dest/rootfs/a/conf").stat().st_mode & 0o7777) == 0o644
     assert ((tmp_path / "dest/rootfs/a").stat().st_mode & 0o7777) == 0o755
 
