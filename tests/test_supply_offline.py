@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -46,8 +48,8 @@ def test_a_name_the_resolver_cannot_even_encode_counts_as_unresolved() -> None:
     assert offline.needs_offline_supply(resolve) is True
 
 
-def _piece(name: str, built: bool, log: list[str]) -> offline.Piece:
-    return offline.Piece(name, name, lambda env: "/x" if built else None, lambda: log.append(name))
+def _piece(name: str, built: bool, log: list[str], lane: int = 0) -> offline.Piece:
+    return offline.Piece(name, name, lambda env: "/x" if built else None, lambda: log.append(name), lane)
 
 
 def test_only_the_missing_pieces_are_built_in_order_and_said(capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,6 +66,66 @@ def test_nothing_is_built_when_every_piece_is_cached(capsys: pytest.CaptureFixtu
     log: list[str] = []
     assert offline.build_missing({}, [_piece("a", True, log)]) == []
     assert log == [] and "every piece of the offline supply is built" in capsys.readouterr().out
+
+
+def test_the_lanes_run_side_by_side_each_in_its_own_order() -> None:
+    """Lane 0's first piece waits until lane 1 has started: built one after another, this would
+    time out; and within a lane the order is kept."""
+    log: list[str] = []
+    lane1_started = threading.Event()
+
+    def first_of_lane0() -> None:
+        assert lane1_started.wait(10), "the second lane did not start while the first was building"
+        log.append("a")
+
+    def first_of_lane1() -> None:
+        lane1_started.set()
+        log.append("c")
+
+    parts = [
+        offline.Piece("a", "a", lambda env: None, first_of_lane0, 0),
+        offline.Piece("b", "b", lambda env: None, lambda: log.append("b"), 0),
+        offline.Piece("c", "c", lambda env: None, first_of_lane1, 1),
+        offline.Piece("d", "d", lambda env: None, lambda: log.append("d"), 1),
+    ]
+    assert offline.build_missing({}, parts) == ["a", "b", "c", "d"]
+    assert log.index("a") < log.index("b") and log.index("c") < log.index("d")
+
+
+def test_a_failed_piece_is_said_stops_new_pieces_and_is_raised(capsys: pytest.CaptureFixture[str]) -> None:
+    """Lane 1 fails while lane 0's first piece is still building: that piece ends, lane 0 starts
+    nothing more, and the failure reaches the caller."""
+    log: list[str] = []
+    failed = threading.Event()
+
+    def slow() -> None:
+        assert failed.wait(10)
+        time.sleep(0.05)
+        log.append("a")
+
+    def broken() -> None:
+        failed.set()
+        raise ToolchainError("go build failed: cilium-agent")
+
+    parts = [
+        offline.Piece("a", "a", lambda env: None, slow, 0),
+        offline.Piece("b", "b", lambda env: None, lambda: log.append("b"), 0),
+        offline.Piece("c", "c", lambda env: None, broken, 1),
+    ]
+    with pytest.raises(ToolchainError, match="cilium-agent"):
+        offline.build_missing({}, parts)
+    assert log == ["a"]
+    out = capsys.readouterr().out
+    assert "[3/3] c failed after" in out and "cilium-agent" in out
+    assert "[2/3] b (make b)" not in out
+
+
+def test_the_supply_builds_in_two_lanes_of_unlike_work() -> None:
+    """The toolchain and the node image (the two longest builds) start side by side."""
+    lanes = {p.target: p.lane for p in offline.pieces()}
+    assert set(lanes) == {"toolchain", "images", "chart", "cilium-images", "tools-image"}
+    assert lanes["toolchain"] != lanes["images"]
+    assert lanes["cilium-images"] != lanes["toolchain"]
 
 
 def _built(monkeypatch: pytest.MonkeyPatch, **missing: bool) -> None:
