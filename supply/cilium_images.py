@@ -47,7 +47,7 @@ _DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 _TAG = re.compile(r"^[A-Za-z0-9_]+$")
 _ARG = re.compile(r"^[A-Za-z0-9-][A-Za-z0-9._=-]*$")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-_AGENT_KEYS = frozenset({"repository", "suite", "mirror", "packages", "workdir", "env"})
+_AGENT_KEYS = frozenset({"repository", "suite", "mirror", "packages", "backports", "workdir", "env"})
 _OPERATOR_KEYS = frozenset({"repository", "binary"})
 # A local image repository (no registry host, no tag): it reaches argv and the Helm values as is.
 _REPOSITORY = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$")
@@ -81,7 +81,8 @@ class CiliumBinary:
 
 @dataclass(frozen=True)
 class AgentImage:
-    """The agent image: Debian `suite` with `packages`, plus Cilium's files (agent/rootfs.sh)."""
+    """The agent image: Debian `suite` with `packages` (and `backports` from `<suite>-backports`),
+    plus Cilium's files (agent/rootfs.sh)."""
 
     repository: str
     suite: str
@@ -89,6 +90,7 @@ class AgentImage:
     packages: tuple[str, ...]
     workdir: str
     env: tuple[str, ...]
+    backports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,14 +178,22 @@ def _list_of(what: str, raw: object, pattern: re.Pattern[str]) -> tuple[str, ...
 def _parse_agent(raw: object) -> AgentImage:
     if not isinstance(raw, dict):
         raise CiliumBuildError("recipe has no [agent] table")
-    _checked_keys("[agent]", raw, _AGENT_KEYS, set(_AGENT_KEYS))
+    _checked_keys("[agent]", raw, _AGENT_KEYS, set(_AGENT_KEYS) - {"backports"})
+    packages = _list_of("[agent] packages", raw["packages"], _PACKAGE)
+    backports = _list_of("[agent] backports", raw["backports"], _PACKAGE) if "backports" in raw else ()
+    both = sorted(set(packages) & set(backports))
+    if both:
+        raise CiliumBuildError(
+            f"recipe [agent] names {both} in both packages and backports: keep each in one of them"
+        )
     return AgentImage(
         repository=_repository("[agent]", raw["repository"]),
         suite=_safe("suite", raw["suite"]),
         mirror=_matching("[agent] mirror", raw["mirror"], _MIRROR),
-        packages=_list_of("[agent] packages", raw["packages"], _PACKAGE),
+        packages=packages,
         workdir=_matching("[agent] workdir", raw["workdir"], _ABS_PATH),
         env=_list_of("[agent] env", raw["env"], _ENV),
+        backports=backports,
     )
 
 
@@ -323,6 +333,7 @@ def agent_rootfs_argv(
         ",".join(recipe.agent.packages),
         str(module),
         str(bin_dir),
+        ",".join(recipe.agent.backports),
     ]
 
 
@@ -432,7 +443,13 @@ def _build_key(
     rootfs.mkdir(parents=True)
     t0 = time.monotonic()
     _say(
-        f"debootstrap {recipe.agent.suite} with {len(recipe.agent.packages)} packages for the agent image ..."
+        f"debootstrap {recipe.agent.suite} with {len(recipe.agent.packages)} packages for the agent image"
+        + (
+            f", then {', '.join(recipe.agent.backports)} from {recipe.agent.suite}-backports"
+            if recipe.agent.backports
+            else ""
+        )
+        + " ..."
     )
     _run(agent_rootfs_argv(recipe, recipe_dir, rootfs, Path(source), bin_dir), tmp, env)
     _run(

@@ -125,6 +125,10 @@ _DELETE = object()
         (("agent", "suite"), "bookworm trixie", "suite"),
         (("agent", "packages"), [], "packages"),
         (("agent", "packages"), ["clang-19", "bash,evil"], "packages"),
+        (("agent", "backports"), [], "backports"),
+        (("agent", "backports"), ["bpftool,evil"], "backports"),
+        (("agent", "backports"), "bpftool", "backports"),
+        (("agent", "backports"), ["bash"], "both packages and backports"),
         (("agent", "env"), ["INITSYSTEM=SYSTEMD $(id)"], "env"),
         (("agent", "env"), ["lower=x"], "env"),
         (("agent", "workdir"), "home/cilium", "workdir"),
@@ -194,7 +198,9 @@ def test_the_agent_image_gets_the_config_ciliums_dockerfile_gives_it() -> None:
     assert argv[:2] == ["docker", "import"] and argv[-2:] == ["/k/agent-rootfs.tar", "cdl/cilium:t"]
     assert argv.count("--change") == len(changes)
     # clang-19 is the LLVM Cilium's image tools pin; the agent compiles its BPF with it at run time.
-    assert {"clang-19", "bpftool", "iproute2", "iptables", "ipset", "kmod"} <= set(recipe.agent.packages)
+    assert {"clang-19", "iproute2", "iptables", "ipset", "kmod"} <= set(recipe.agent.packages)
+    # bookworm's bpftool 7.1 lists none of Cilium's tcx links; the backport's 7.5 does.
+    assert recipe.agent.backports == ("bpftool",) and "bpftool" not in recipe.agent.packages
     assert recipe.operator.binary == "cilium-operator-generic"
 
 
@@ -206,7 +212,15 @@ def test_the_agent_rootfs_gets_the_recipes_suite_mirror_and_packages(tmp_path: P
     assert argv[:2] == ["bash", str(cilium_images.RECIPE_DIR / "agent" / "rootfs.sh")]
     assert argv[2:5] == [str(tmp_path / "rootfs"), "bookworm", "http://deb.debian.org/debian"]
     assert argv[5].split(",") == list(recipe.agent.packages)
-    assert argv[6:] == [str(tmp_path / "module"), str(tmp_path / "bin")]
+    assert argv[6:] == [str(tmp_path / "module"), str(tmp_path / "bin"), "bpftool"]
+
+
+def test_backports_are_optional_and_then_an_empty_argument() -> None:
+    raw = _set(_raw(), ("agent", "backports"), _DELETE)
+    recipe = parse_recipe(raw)
+    assert recipe.agent.backports == ()
+    argv = cilium_images.agent_rootfs_argv(recipe, Path("/r"), Path("/t"), Path("/m"), Path("/b"))
+    assert argv[-1] == "" and len(argv) == 9
 
 
 _FAKE_DOCKER = """#!/bin/sh
@@ -274,6 +288,73 @@ def test_the_agent_rootfs_script_refuses_a_wrong_target_or_module(tmp_path: Path
     out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     assert out.returncode == 1 and wanted in out.stderr, out.stderr
     assert [p.name for p in target.iterdir()] == (["keep"] if problem == "target-not-empty" else [])
+
+
+_FAKE_DEBOOTSTRAP = """#!/bin/sh
+echo "debootstrap $*" >> "$FAKE_LOG"
+mkdir -p "$4/etc/apt/sources.list.d" "$4/usr/bin" "$4/var/lib/apt/lists" "$4/var/cache/apt/archives"
+"""
+# Records each chroot call and, for apt-get update, the sources it would read.
+_FAKE_CHROOT = """#!/bin/sh
+root=$1; shift
+echo "chroot $*" >> "$FAKE_LOG"
+if [ "$2" = update ]; then cat "$root"/etc/apt/sources.list.d/* >> "$FAKE_LOG"; fi
+"""
+
+
+@pytest.mark.parametrize("backports", ["bpftool", "bpftool,iproute2", ""])
+def test_the_agent_rootfs_takes_backports_from_the_suites_backports(tmp_path: Path, backports: str) -> None:
+    """The script with fake debootstrap and chroot: backports come from `<suite>-backports` with the
+    rootfs's own apt, the extra source is gone afterwards, and without backports apt is not run."""
+    fakes, target, module, bin_dir = (tmp_path / d for d in ("fakes", "rootfs", "module", "bin"))
+    for d in (
+        fakes,
+        target,
+        module / "bpf",
+        module / "images" / "cilium",
+        module / "plugins" / "cilium-cni",
+        bin_dir,
+    ):
+        d.mkdir(parents=True)
+    for f in (
+        "images/cilium/init-container.sh",
+        "plugins/cilium-cni/install-plugin.sh",
+        "plugins/cilium-cni/cni-uninstall.sh",
+    ):
+        (module / f).write_text("#!/bin/sh\n")
+    (bin_dir / "cilium-agent").write_text("agent")
+    for name, text in (("debootstrap", _FAKE_DEBOOTSTRAP), ("chroot", _FAKE_CHROOT)):
+        (fakes / name).write_text(text)
+        (fakes / name).chmod(0o755)
+    log = tmp_path / "log"
+    script = cilium_images.RECIPE_DIR / "agent" / "rootfs.sh"
+    argv = [
+        "bash",
+        str(script),
+        str(target),
+        "bookworm",
+        "http://m/debian",
+        "bash",
+        str(module),
+        str(bin_dir),
+        backports,
+    ]
+    env = {"PATH": f"{fakes}:/usr/bin:/bin", "FAKE_LOG": str(log)}
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False, env=env)
+    assert out.returncode == 0, out.stderr
+    calls = log.read_text().splitlines()
+    assert calls[0] == f"debootstrap --variant=minbase --include=bash bookworm {target} http://m/debian"
+    if backports:
+        assert calls[1:] == [
+            "chroot apt-get update -qq",
+            "deb http://m/debian bookworm-backports main",
+            "chroot apt-get install -y -qq --no-install-recommends -t bookworm-backports "
+            + " ".join(backports.split(",")),
+        ]
+    else:
+        assert calls[1:] == []
+    assert list((target / "etc" / "apt" / "sources.list.d").iterdir()) == []
+    assert (target / "usr" / "bin" / "cilium-agent").read_text() == "agent"
 
 
 def _fake_binary(tmp_path: Path, prints: str) -> Path:

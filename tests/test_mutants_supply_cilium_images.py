@@ -164,7 +164,10 @@ def test_a_key_is_built_binary_by_binary_then_its_two_images(
     )
     assert re.search(r"\[cilium-images\] built cilium-agent in \d+s\n", out)
     packages = len(recipe.agent.packages)
-    assert f"[cilium-images] debootstrap bookworm with {packages} packages for the agent image ...\n" in out
+    assert (
+        f"[cilium-images] debootstrap bookworm with {packages} packages for the agent image, "
+        "then bpftool from bookworm-backports ...\n"
+    ) in out
     assert re.search(r"\[cilium-images\] agent rootfs in \d+s\n", out)
     assert out.endswith(
         f"[cilium-images] Cilium 1.20.2 binaries and images k1 built in {json.loads((final / STAMP).read_text())['seconds']}s: {final}\n"

@@ -1,15 +1,26 @@
 # Make the Cilium agent image's root filesystem in an empty directory, as Cilium's own
 # images/cilium/Dockerfile lays it out, from Debian packages and the binaries `make cilium-images`
 # built. Run as root by supply/cilium_images.py:
-#   bash rootfs.sh TARGET SUITE MIRROR PACKAGE[,PACKAGE...] MODULE_DIR BIN_DIR
-# MODULE_DIR is github.com/cilium/cilium@<release> in the Go module cache (read only).
+#   bash rootfs.sh TARGET SUITE MIRROR PACKAGE[,PACKAGE...] MODULE_DIR BIN_DIR [BACKPORT[,BACKPORT...]]
+# MODULE_DIR is github.com/cilium/cilium@<release> in the Go module cache (read only). The BACKPORTs
+# are installed from SUITE-backports with the rootfs's own apt (signatures checked as usual).
 set -o errexit -o nounset -o pipefail
 
-target=$1 suite=$2 mirror=$3 packages=$4 module=$5 bin=$6
+target=$1 suite=$2 mirror=$3 packages=$4 module=$5 bin=$6 backports=${7:-}
 [[ -d "$target" && -z "$(ls -A -- "$target")" ]] || { echo "rootfs.sh: $target is not an empty directory" >&2; exit 1; }
 [[ -d "$module/bpf" && -f "$module/images/cilium/init-container.sh" ]] || { echo "rootfs.sh: $module is not the Cilium module" >&2; exit 1; }
 
 debootstrap --variant=minbase --include="$packages" "$suite" "$target" "$mirror"
+
+if [[ -n "$backports" ]]; then
+  list="$target/etc/apt/sources.list.d/rootfs-backports.list"
+  printf 'deb %s %s-backports main\n' "$mirror" "$suite" >"$list"
+  chroot "$target" apt-get update -qq
+  IFS=, read -r -a wanted <<<"$backports"
+  DEBIAN_FRONTEND=noninteractive chroot "$target" \
+    apt-get install -y -qq --no-install-recommends -t "$suite-backports" "${wanted[@]}" >/dev/null
+  rm -f -- "$list"
+fi
 
 # Cilium 1.20 compiles its datapath with `clang` (no llc step); Debian names it clang-19.
 ln -sf clang-19 "$target/usr/bin/clang"
