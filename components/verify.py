@@ -41,8 +41,8 @@ def artifacts_dir(config: LabConfig) -> str:
 
 class Verify(pulumi.ComponentResource):
     """Each check is its own resource so `pulumi up` shows which claim failed, and it re-runs
-    when what it checks changes (Cilium release, node addresses, declared routes) or when
-    `verify.rerun` changes.
+    when what it checks changes (Cilium release, node addresses, and for the checks whose claim
+    rests on them the declared routes) or when `verify.rerun` changes.
 
     Built in two steps because some claims are about the lab *before* its routes exist
     (static.fails-without-routes): the constructor creates those (`baseline`), the route sets
@@ -119,7 +119,9 @@ class Verify(pulumi.ComponentResource):
             topology: pulumi.Output[str] = self._bare_topology
             triggers: list[Any] = [args.cluster.cluster.id]
         else:
-            topology = self._topology
+            # Only a check whose claim rests on the routes sees them (and so runs again when a
+            # route set changes); the rest see the lab without them, which is all they read.
+            topology = self._topology if check.route_dependent else self._bare_topology
             triggers = [
                 config.verify.rerun,
                 args.cilium.release.version,

@@ -13,165 +13,35 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
-import secrets
-import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 from mockstack import evaluate, stack_config
+from real_lab import (
+    DIAGNOSTIC,
+    KIND_CLUSTER_LABEL,
+    SHIPPED,
+    Lab,
+    diagnostics,
+    kubectl,
+    open_lab,
+    pulumi_part,
+    run,
+    toolchain_path,
+)
 
 from lab import kind_config, offline
 from lab.config import key
 from lab.stack_file import stack_config as lab_stack_config
-from supply import toolchain
-
-REPO = Path(__file__).resolve().parent.parent
-PROJECT = ("Makefile", "pyproject.toml", "Pulumi.yaml", "__main__.py")
-PACKAGES = ("lab", "components", "verify", "cilium", "frr", "scripts", "stacks", "host", "supply", "engine")
-SHIPPED = ("overlay", "geneve", "native-auto", "static", "bgp")
-MAKE_TIMEOUT = 1800
-KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
-# Pulumi's own diagnostics (not words inside a diffed script).
-DIAGNOSTIC = re.compile(r"^\s*(warning|error): ", re.MULTILINE)
-
-
-def _missing(why: str) -> None:
-    if os.environ.get("LAB_REAL_TIER") == "required":
-        pytest.fail(f"the real tier is required here, but {why}")
-    pytest.skip(why)
-
-
-def _run(
-    argv: list[str], env: Mapping[str, str], cwd: Path, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv, env=dict(env), cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout
-    )
-
-
-@dataclass
-class Lab:
-    """The project copied into a tmp folder, driven with make as a user would."""
-
-    root: Path
-    env: dict[str, str]
-    manifest: Path
-    created: list[str] = field(default_factory=list)
-    logs: int = 0
-
-    def make(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = _run(["make", "--no-print-directory", *args], self.env, self.root, MAKE_TIMEOUT)
-        done.stdout = done.stdout + done.stderr  # one transcript, in the order a user reads it
-        self.logs += 1  # every transcript kept whole beside the project, for a person to read
-        (self.root.parent / f"make-{self.logs:02d}-{'-'.join(args)}.log").write_text(done.stdout)
-        return done
-
-    def ok(self, *args: str) -> str:
-        done = self.make(*args)
-        assert done.returncode == 0, (
-            f"make {' '.join(args)} exited {done.returncode}:\n{diagnostics(done.stdout)}"
-        )
-        return done.stdout
-
-    def docker(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return _run(["docker", *args], self.env, self.root)
-
-    def write_stack(self, name: str, base: str, **changes: Any) -> None:
-        """A stack file of the user's own, from a shipped one with some keys changed."""
-        data = yaml.safe_load((self.root / "stacks" / f"Pulumi.{base}.yaml").read_text())
-        for k, v in changes.items():
-            data["config"][key(k)] = v
-        (self.root / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-
-    def pulumi(self, *args: str) -> str:
-        """A plain pulumi command in the toolchain's environment (reading state, outputs)."""
-        key_dir = toolchain.current_dir(os.environ)
-        assert key_dir is not None
-        env = {**self.env, **toolchain.toolchain_env(key_dir, self.root, self.env["PATH"])}
-        done = _run([str(key_dir / "bin" / "pulumi"), *args], env, self.root, 300)
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-
-    def state_file(self, stack: str) -> Path:
-        [found] = (self.root / ".state").rglob(f"{stack}.json")
-        return found
-
-
-def _docker_env() -> dict[str, str]:
-    env = dict(os.environ)
-    host = _run([str(REPO / "engine" / "dockerd.sh"), "host-if-needed"], env, REPO).stdout.strip()
-    if host:
-        env["DOCKER_HOST"] = host
-    return env
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    try:
-        key_dir = toolchain.current_dir(os.environ)
-    except (toolchain.ToolchainError, OSError, subprocess.CalledProcessError) as exc:
-        _missing(f"the toolchain cannot be looked up ({exc})")
-        raise
-    if key_dir is None:
-        _missing("the Pulumi toolchain is not built: run `make supply`")
-    assert key_dir is not None
-    plugins = {p.name for p in (key_dir / "pulumi-home" / "plugins").glob("resource-*")}
-    if not {"resource-command-v1.2.1", "resource-docker-v5.2.0"} <= plugins:
-        _missing(
-            f"the toolchain holds no command and docker plugins ({sorted(plugins)}): run `make toolchain`"
-        )
-    env = _docker_env()
-    if _run(["docker", "info"], env, REPO, 30).returncode != 0:
-        _missing("no Docker engine answers: run `make dockerd`")
-    made = _run(["python3", "-m", "supply.offline", "manifest"], env, REPO)
-    if made.returncode != 0:
-        _missing(f"the offline supply is not built: run `make supply` ({made.stderr.strip()})")
-    root = tmp_path_factory.mktemp("lab") / "project"
-    root.mkdir()
-    for name in PROJECT:
-        shutil.copy2(REPO / name, root / name)  # mtimes kept: make sees the venv as up to date
-    for name in PACKAGES:
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (root / ".venv").symlink_to(REPO / ".venv")
-    env.update(
-        PULUMI_BACKEND_URL=(root / ".state").as_uri(),
-        PULUMI_CONFIG_PASSPHRASE=secrets.token_hex(16),
-        LAB_SUPPLY="offline",
-        PULUMI_SKIP_UPDATE_CHECK="true",
-    )
-    for name in ("PULUMI_HOME", "LAB_OFFLINE_SUPPLY", "CILIUM_CHART"):
-        env.pop(name, None)
-    (root / ".state").mkdir()
-    it = Lab(root, env, Path(made.stdout.strip()))
-    yield it
-    for stack in reversed(it.created):  # whatever a test left: destroy, then sweep by label
-        it.make("destroy", f"STACK={stack}")
-        it.make("clean", f"STACK={stack}")
-
-
-def diagnostics(transcript: str) -> str:
-    """Pulumi's Diagnostics section (where a failed resource's error is), else the transcript's end."""
-    at = transcript.find("Diagnostics:")
-    if at < 0:
-        return transcript[-6000:]
-    end = min(
-        (i for i in (transcript.find("Outputs:", at), transcript.find("Resources:", at)) if i > 0),
-        default=len(transcript),
-    )
-    return transcript[at:end][:8000]
-
-
-def _pulumi_part(transcript: str) -> str:
-    """What pulumi said, after the preflight's and make's own lines."""
-    at = transcript.find("Previewing update")
-    return transcript[at:] if at >= 0 else transcript
+    yield from open_lab(tmp_path_factory)
 
 
 # --- make preview of every shipped stack ----------------------------------------------------------
@@ -182,7 +52,7 @@ def test_make_preview_shows_every_declared_resource_and_no_diagnostic(
     lab: Lab, stack: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     said = lab.ok("preview", f"STACK={stack}")
-    pulumi = _pulumi_part(said)
+    pulumi = pulumi_part(said)
     assert "Diagnostics:" not in pulumi and not DIAGNOSTIC.search(pulumi), pulumi
     monkeypatch.setenv(offline.ENV, str(lab.manifest))
     # The mocks name a top-level component's parent type (the stack) in its URN; the engine does not.
@@ -200,7 +70,7 @@ def test_a_cluster_name_taken_outside_the_state_fails_with_the_scripts_fix(lab: 
     for: `make up` stops at the create script, which names the cluster and the fix, and adopts
     nothing. (A cluster on the lab's own network is stopped earlier, by Docker: the network name.)"""
     taken, network = "cdltest-handmade", "cdltest-handmade-net"
-    tools = {**lab.env, **_toolchain_path(lab)}
+    tools = {**lab.env, **toolchain_path(lab)}
     node_image = json.loads(lab.manifest.read_text())["nodeImage"]
     made = lab.docker("network", "create", "--subnet", "172.30.214.0/24", network)
     assert made.returncode == 0, made.stderr
@@ -237,7 +107,7 @@ def test_a_cluster_name_taken_outside_the_state_fails_with_the_scripts_fix(lab: 
         nodes = lab.docker("ps", "-q", "--filter", f"label={KIND_CLUSTER_LABEL}={taken}").stdout.split()
         assert len(nodes) == 1  # the hand-made cluster was not touched
     finally:
-        _run(["kind", "delete", "cluster", "--name", taken], tools, lab.root, 300)
+        run(["kind", "delete", "cluster", "--name", taken], tools, lab.root, 300)
         lab.docker("network", "rm", network)
 
 
@@ -258,27 +128,12 @@ def overlay(lab: Lab) -> dict[str, Any]:
     return outputs
 
 
-def _kubectl(lab: Lab, cluster: str, *args: str) -> Any:
-    done = lab.docker(
-        "exec",
-        f"{cluster}-control-plane",
-        "kubectl",
-        "--kubeconfig",
-        "/etc/kubernetes/admin.conf",
-        *args,
-        "-o",
-        "json",
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 def test_up_brings_cilium_ready_on_the_lab_network(lab: Lab, overlay: dict[str, Any]) -> None:
-    agents = _kubectl(lab, OVERLAY, "-n", "kube-system", "get", "daemonset", "cilium")
+    agents = kubectl(lab, OVERLAY, "-n", "kube-system", "get", "daemonset", "cilium")
     assert agents["status"]["numberReady"] == agents["status"]["desiredNumberScheduled"] == 3
-    operator = _kubectl(lab, OVERLAY, "-n", "kube-system", "get", "deployment", "cilium-operator")
+    operator = kubectl(lab, OVERLAY, "-n", "kube-system", "get", "deployment", "cilium-operator")
     assert operator["status"].get("readyReplicas") == 1
-    nodes = _kubectl(lab, OVERLAY, "get", "nodes")["items"]
+    nodes = kubectl(lab, OVERLAY, "get", "nodes")["items"]
     ready = {
         n["metadata"]["name"]: any(
             c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]
@@ -289,7 +144,7 @@ def test_up_brings_cilium_ready_on_the_lab_network(lab: Lab, overlay: dict[str, 
 
 
 def test_every_node_has_exactly_its_planned_pod_cidr(lab: Lab, overlay: dict[str, Any]) -> None:
-    nodes = _kubectl(lab, OVERLAY, "get", "nodes")["items"]
+    nodes = kubectl(lab, OVERLAY, "get", "nodes")["items"]
     assert {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in nodes} == overlay["podCidrs"]
     planned = lab_stack_config(OVERLAY, lab.root / "stacks")
     for cidr in overlay["podCidrs"].values():
@@ -322,14 +177,14 @@ def test_the_kubeconfig_is_encrypted_in_the_state(lab: Lab, overlay: dict[str, A
 
 
 def test_a_second_preview_shows_no_change_at_all(lab: Lab, overlay: dict[str, Any]) -> None:
-    pulumi = _pulumi_part(lab.ok("preview", f"STACK={OVERLAY}"))
+    pulumi = pulumi_part(lab.ok("preview", f"STACK={OVERLAY}"))
     assert re.search(r"\b\d+ unchanged\b", pulumi), pulumi
     assert not re.search(r"to (create|update|delete|replace)\b", pulumi), pulumi
 
 
 def test_destroy_after_kind_delete_by_hand_leaves_nothing(lab: Lab, overlay: dict[str, Any]) -> None:
-    deleted = _run(
-        ["kind", "delete", "cluster", "--name", OVERLAY], {**lab.env, **_toolchain_path(lab)}, lab.root, 300
+    deleted = run(
+        ["kind", "delete", "cluster", "--name", OVERLAY], {**lab.env, **toolchain_path(lab)}, lab.root, 300
     )
     assert deleted.returncode == 0, deleted.stderr
     lab.ok("destroy", f"STACK={OVERLAY}")
@@ -337,12 +192,6 @@ def test_destroy_after_kind_delete_by_hand_leaves_nothing(lab: Lab, overlay: dic
     assert swept.returncode == 0 and "nothing of stack" in swept.stdout, swept.stdout
     assert lab.docker("ps", "-aq", "--filter", f"label={KIND_CLUSTER_LABEL}={OVERLAY}").stdout.strip() == ""
     lab.created.remove(OVERLAY)
-
-
-def _toolchain_path(lab: Lab) -> dict[str, str]:
-    key_dir = toolchain.current_dir(os.environ)
-    assert key_dir is not None
-    return {"PATH": f"{key_dir / 'bin'}:{lab.env['PATH']}"}
 
 
 # --- a static lab: a routing change read from the real diff, then a live destroy -----------------
@@ -371,7 +220,7 @@ def test_one_more_static_route_previews_as_one_route_set_update(lab: Lab, static
     data["config"][key("staticRoutes")] = [{"node": worker, "dest": EXTRA_ROUTE_DEST, "via": via}]
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     try:
-        pulumi = _pulumi_part(lab.ok("preview", f"STACK={STATIC}"))
+        pulumi = pulumi_part(lab.ok("preview", f"STACK={STATIC}"))
     finally:
         path.write_text(before)
     (lab.root.parent / "route-diff.txt").write_text(pulumi)

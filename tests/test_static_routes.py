@@ -124,6 +124,26 @@ def test_adding_one_route_changes_exactly_one_route_set(baseline: Evaluation) ->
     assert "192.168.50.0/24 via 172.30.4.4" in lines
 
 
+def test_adding_one_route_reruns_only_the_checks_that_rest_on_routes(baseline: Evaluation) -> None:
+    """`make up` after one more route: the route set, then static.routes and static.ping again;
+    the checks that never read the routes (path.mtu, the captures, the hooks...) stay as they are."""
+    after = evaluate("static", with_project_keys(stack_config("static"), staticRoutes=[EXTRA]))
+    reruns = {name for (_, name) in changes(baseline, after) if name.startswith("verify-")}
+    assert reruns == {"verify-static.routes", "verify-static.ping"}
+
+
+def test_only_route_dependent_checks_see_the_routes() -> None:
+    ev = evaluate("static", with_project_keys(stack_config("static"), staticRoutes=[EXTRA]))
+    for r in ev.by_type(COMMAND):
+        if not r.name.startswith("verify-"):
+            continue
+        topo = json.loads(r.inputs["environment"]["LAB_TOPOLOGY"])
+        if r.name in ("verify-static.routes", "verify-static.ping"):
+            assert EXTRA in topo["routes"], r.name
+        else:
+            assert topo["routes"] == [], r.name
+
+
 def test_moving_a_next_hop_changes_only_route_sets() -> None:
     before = evaluate("static", with_project_keys(stack_config("static"), staticRoutes=[EXTRA]))
     moved = {**EXTRA, "via": "172.30.4.2"}

@@ -125,3 +125,17 @@ def test_verify_disabled_creates_no_check_workload_or_sidecar() -> None:
     assert not [r for r in ev.by_type(COMMAND) if r.name.startswith("verify-")]
     assert not ev.by_type("kubernetes:core/v1:Pod")
     assert not ev.by_type("docker:index/container:Container")
+
+
+def test_bgp_transit_alone_sees_the_route_via_frr() -> None:
+    """The nodes' route to the pod supernet via FRR is what bgp.transit rests on: it sees it (and
+    runs again when it changes); the session, RIB and spread checks read FRR, not that route."""
+    ev = evaluate("bgp")
+    for check in checks_of("bgp"):
+        topo = json.loads(ev.one(COMMAND, f"verify-{check}").inputs["environment"]["LAB_TOPOLOGY"])
+        if check == "bgp.transit":
+            assert topo["routes"] and {r["node"] for r in topo["routes"]} == {
+                f"lab-bgp-{n}" for n in ("control-plane", "worker", "worker2")
+            }
+        else:
+            assert topo["routes"] == [], check

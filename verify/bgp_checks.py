@@ -344,5 +344,6 @@ BGP_CATALOGUE: tuple[Check, ...] = (
         "cross-node pod traffic goes through FRR",
         "pod-a pings pod-c with 0% loss and a capture on the router's eth0 sees the packets both ways between the pod IPs",
         bgp_transit,
+        route_dependent=True,
     ),
 )

@@ -93,6 +93,9 @@ class Check:
     run_fn: CheckFn
     # Runs before the lab's static routes exist (the route sets wait for it; the rest wait for them).
     before_routes: bool = False
+    # Its claim rests on the lab's own routes (the static route sets, bgp's route via FRR): it runs
+    # again when they change. The other checks see the lab without them and are left alone.
+    route_dependent: bool = False
     # How long a real lab may take to settle into the claim (BGP sessions, agents, routes):
     # the kind runner retries a FAIL within this budget. The replica is built settled (0).
     settle_seconds: float = 60.0
@@ -646,6 +649,7 @@ DATAPATH_CHECKS: tuple[Check, ...] = (
         "the declared routes are installed",
         "every declared route is present on its node",
         static_routes,
+        route_dependent=True,
     ),
     Check(
         "static.ping",
@@ -653,6 +657,7 @@ DATAPATH_CHECKS: tuple[Check, ...] = (
         "with routes, cross-node pods reach each other",
         "0% loss, TTL 62 as in the write-up",
         static_ping,
+        route_dependent=True,
     ),
     Check(
         "path.mtu",
