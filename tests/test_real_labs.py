@@ -1,0 +1,274 @@
+"""Verified labs for real: overlay, native-auto and static come up with their checks on, every
+check PASSes on Cilium's real eBPF datapath, and a claim really broken in the running lab FAILs
+its check, with the report naming the broken fact.
+
+Each lab is a user's stack file (its own name and underlay subnet, checks on) driven with the
+README's make targets in a copy of the project (tests/real_lab.py). The checks run twice: once
+inside `make up` (the Verify resources), and again by hand with `python -m verify run` after the
+test has broken something in the lab: deleted a route, detached one of Cilium's programs. Each
+lab's last test destroys it and finds nothing left, so only one lab runs at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from real_lab import KIND_CLUSTER_LABEL, Lab, open_lab, pulumi_part, run
+
+from lab.config import key
+from verify import catalogue
+
+# Underlay subnets of their own (tests/test_real_stacks.py has 172.30.211-214.0/24).
+LABS = {
+    "overlay": ("cdltest-v-overlay", "172.30.215.0/24"),
+    "native-auto": ("cdltest-v-native", "172.30.216.0/24"),
+    "static": ("cdltest-v-static", "172.30.217.0/24"),
+}
+EXTRA_ROUTE_DEST = "192.168.50.0/24"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    yield from open_lab(tmp_path_factory)
+
+
+def _up(lab: Lab, mode: str) -> dict[str, Any]:
+    stack, subnet = LABS[mode]
+    lab.write_stack(
+        stack, mode, clusterName=stack, underlaySubnet=subnet, verify={"enabled": True, "rerun": ""}
+    )
+    lab.created.append(stack)
+    lab.ok("up", f"STACK={stack}")
+    outputs: dict[str, Any] = json.loads(lab.pulumi("stack", "output", "--json", "--stack", stack))
+    return outputs
+
+
+def _records(lab: Lab, stack: str) -> dict[str, dict[str, Any]]:
+    folder = lab.root / "artifacts" / stack / "checks"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def _verify(lab: Lab, stack: str, *check_ids: str) -> tuple[int, dict[str, dict[str, Any]], str]:
+    """`python -m verify run` by hand against the running lab, into an artifacts folder of its
+    own: exit status, the verdict records, and what it said."""
+    artifacts = lab.root.parent / f"by-hand-{stack}-{lab.logs}"
+    lab.logs += 1
+    argv = [str(lab.root / ".venv" / "bin" / "python"), "-m", "verify", "run", "--stack", stack]
+    argv += [arg for c in check_ids for arg in ("--check", c)] + ["--artifacts", str(artifacts)]
+    done = run(argv, lab.env, lab.root, 900)
+    records = {p.stem: json.loads(p.read_text()) for p in sorted((artifacts / "checks").glob("*.json"))}
+    return done.returncode, records, done.stdout + done.stderr
+
+
+def _status(records: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {check: record["status"] for check, record in records.items()}
+
+
+def _node_sh(lab: Lab, node: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """A command in a kind node's own network namespace (its tools sidecar, as the checks use)."""
+    return lab.docker("exec", f"cdl-tools-{node}", *argv)
+
+
+def _agent(lab: Lab, cluster: str, node: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """A command in the Cilium agent container on `node` (where bpftool lives)."""
+    kubectl = ["exec", f"{cluster}-control-plane", "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"]
+    found = lab.docker(
+        *kubectl, "-n", "kube-system", "get", "pods", "-l", "k8s-app=cilium",
+        "--field-selector", f"spec.nodeName={node}", "-o", "name",
+    )  # fmt: skip
+    assert found.returncode == 0 and found.stdout.strip(), found.stderr
+    pod = found.stdout.split()[0]
+    return lab.docker(*kubectl, "-n", "kube-system", "exec", pod, "-c", "cilium-agent", "--", *argv)
+
+
+def _every_check_passed(lab: Lab, mode: str) -> None:
+    stack = LABS[mode][0]
+    records = _records(lab, stack)
+    wanted = {c.id for c in catalogue.for_stack(mode)}
+    assert set(records) == wanted, f"checks run: {sorted(records)}, wanted {sorted(wanted)}"
+    failed = {c: r["findings"] for c, r in records.items() if r["status"] != "PASS"}
+    assert failed == {}, failed
+    report = (lab.root / "artifacts" / stack / "report.md").read_text()
+    assert all(c in report for c in wanted), report
+    assert list((lab.root / "artifacts" / stack).glob("*.pcap")), "no capture kept for Wireshark"
+
+
+def _destroy_leaves_nothing(lab: Lab, mode: str, outputs: dict[str, Any]) -> None:
+    stack = LABS[mode][0]
+    lab.ok("destroy", f"STACK={stack}")
+    swept = lab.make("sweep", f"STACK={stack}")
+    assert swept.returncode == 0 and "nothing of stack" in swept.stdout, swept.stdout
+    assert lab.docker("ps", "-aq", "--filter", f"label={KIND_CLUSTER_LABEL}={stack}").stdout.strip() == ""
+    assert lab.docker("network", "ls", "-q", "--filter", f"name={outputs['network']}").stdout.strip() == ""
+    lab.created.remove(stack)
+
+
+def _tcx_link(lab: Lab, cluster: str, node: str) -> tuple[str, int]:
+    """An lxc* device on `node` with Cilium's cil_from_container on its tcx ingress, and that link's id."""
+    shown = _agent(lab, cluster, node, "bpftool", "-j", "net", "show")
+    assert shown.returncode == 0, shown.stderr
+    for section in json.loads(shown.stdout):
+        for entry in section.get("tc", []):
+            if (
+                str(entry.get("devname", "")).startswith("lxc")
+                and entry.get("kind") == "tcx/ingress"
+                and entry.get("name") == "cil_from_container"
+                and entry.get("link_id")
+            ):
+                return str(entry["devname"]), int(entry["link_id"])
+    raise AssertionError(f"no tcx link of cil_from_container on an lxc* device of {node}:\n{shown.stdout}")
+
+
+def _detach_one_lxc_program_and_see_bpf_hooks_fail(lab: Lab, mode: str) -> None:
+    stack = LABS[mode][0]
+    node = f"{stack}-worker"
+    device, link = _tcx_link(lab, stack, node)
+    detached = _agent(lab, stack, node, "bpftool", "link", "detach", "id", str(link))
+    assert detached.returncode == 0, detached.stderr
+    code, records, said = _verify(lab, stack, "datapath.bpf-hooks")
+    assert code == 1 and _status(records) == {"datapath.bpf-hooks": "FAIL"}, said
+    assert any(device in finding for finding in records["datapath.bpf-hooks"]["findings"]), records
+
+
+# --- overlay ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def overlay(lab: Lab) -> dict[str, Any]:
+    return _up(lab, "overlay")
+
+
+def test_overlay_up_passes_every_check(lab: Lab, overlay: dict[str, Any]) -> None:
+    _every_check_passed(lab, "overlay")
+
+
+def test_overlay_destroy_leaves_nothing(lab: Lab, overlay: dict[str, Any]) -> None:
+    _destroy_leaves_nothing(lab, "overlay", overlay)
+
+
+# --- native-auto ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def native(lab: Lab) -> dict[str, Any]:
+    return _up(lab, "native-auto")
+
+
+def test_native_auto_up_passes_every_check(lab: Lab, native: dict[str, Any]) -> None:
+    _every_check_passed(lab, "native-auto")
+
+
+def test_native_auto_a_detached_lxc_program_fails_bpf_hooks(lab: Lab, native: dict[str, Any]) -> None:
+    _detach_one_lxc_program_and_see_bpf_hooks_fail(lab, "native-auto")
+
+
+def test_native_auto_destroy_leaves_nothing(lab: Lab, native: dict[str, Any]) -> None:
+    _destroy_leaves_nothing(lab, "native-auto", native)
+
+
+# --- static -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def static(lab: Lab) -> dict[str, Any]:
+    return _up(lab, "static")
+
+
+def test_static_up_passes_every_check(lab: Lab, static: dict[str, Any]) -> None:
+    """static.fails-without-routes among them: inside `make up` it runs before the route sets."""
+    _every_check_passed(lab, "static")
+
+
+def test_static_with_its_routes_in_place_the_no_routes_claim_fails(lab: Lab, static: dict[str, Any]) -> None:
+    """The other side of static.fails-without-routes: once the routes exist, pods do reach each
+    other, and the claim that they cannot is false."""
+    code, records, said = _verify(lab, LABS["static"][0], "static.fails-without-routes")
+    assert code == 1 and _status(records) == {"static.fails-without-routes": "FAIL"}, said
+
+
+def test_static_a_route_deleted_by_hand_fails_routes_and_ping(lab: Lab, static: dict[str, Any]) -> None:
+    stack = LABS["static"][0]
+    worker, other = f"{stack}-worker", f"{stack}-worker2"  # pod-a's node, pod-c's node
+    dest, via = static["podCidrs"][other], static["nodeIps"][other]
+    deleted = _node_sh(lab, worker, "ip", "route", "del", dest, "via", via)
+    assert deleted.returncode == 0, deleted.stderr
+    try:
+        code, records, said = _verify(lab, stack, "static.routes", "static.ping")
+        assert code == 1 and _status(records) == {"static.routes": "FAIL", "static.ping": "FAIL"}, said
+        assert any(dest in f and worker in f for f in records["static.routes"]["findings"]), records
+    finally:
+        restored = _node_sh(lab, worker, "ip", "route", "replace", dest, "via", via)
+        assert restored.returncode == 0, restored.stderr
+    code, records, said = _verify(lab, stack, "static.routes", "static.ping")
+    assert code == 0 and set(_status(records).values()) == {"PASS"}, said
+
+
+def test_static_one_more_route_previews_then_applies_to_its_node_only(
+    lab: Lab, static: dict[str, Any]
+) -> None:
+    """A routing change for real: the preview names one route set to update and the two checks
+    whose claim rests on routes; `make up` installs the route on that node alone and runs those
+    two checks again, nothing else."""
+    stack = LABS["static"][0]
+    worker, via = f"{stack}-worker", static["nodeIps"][f"{stack}-worker2"]
+    path = lab.root / "stacks" / f"Pulumi.{stack}.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["config"][key("staticRoutes")] = [{"node": worker, "dest": EXTRA_ROUTE_DEST, "via": via}]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    preview = pulumi_part(lab.ok("preview", f"STACK={stack}"))
+    (lab.root.parent / "route-diff-verified.txt").write_text(preview)
+    assert _steps(preview) == {
+        ("update", f"routes-{worker}-routes"),
+        ("replace", "verify-static.routes"),
+        ("replace", "verify-static.ping"),
+    }, preview
+    assert re.search(rf"\+\s*{re.escape(EXTRA_ROUTE_DEST)} via {re.escape(via)}", preview), preview
+    up = lab.ok("up", f"STACK={stack}")
+    applied = up[up.index("Updating (") :]
+    assert _steps(applied) == _steps(preview), applied
+    [last] = json.loads(lab.pulumi("stack", "history", "--json", "--stack", stack))[:1]
+    changed = {k: v for k, v in last["resourceChanges"].items() if k != "same"}
+    assert changed == {"update": 1, "replace": 2}, last
+    for node in static["nodes"]:
+        routes = _node_sh(lab, node, "ip", "-j", "route", "show", EXTRA_ROUTE_DEST)
+        assert routes.returncode == 0, routes.stderr
+        found = [(r["dst"], r.get("gateway")) for r in json.loads(routes.stdout or "[]")]
+        assert found == ([(EXTRA_ROUTE_DEST, via)] if node == worker else []), (node, found)
+    assert _records(lab, stack)["static.routes"]["status"] == "PASS"
+
+
+_CHANGE = re.compile(
+    r"^\s*(?:[~+-]|\+-)\s+\S+:\s+\((\w+)\)\s*\n(?:\s*\[id=\S+\]\n)?\s*\[urn=(\S+)\]", re.MULTILINE
+)
+
+
+def _steps(transcript: str) -> set[tuple[str, str]]:
+    """(what happens, resource name) for each resource pulumi changes, read from its own diff lines
+    (`~ command:local:Command: (update)` then `[urn=...::name]`)."""
+    return {
+        (m[1], m[2].rsplit("::", 1)[1])
+        for m in _CHANGE.finditer(transcript)
+        if m[1] in ("update", "replace", "create", "delete")
+    }
+
+
+def test_static_destroy_of_a_live_lab_leaves_nothing(lab: Lab, static: dict[str, Any]) -> None:
+    _destroy_leaves_nothing(lab, "static", static)
+
+
+def test_the_labs_artifacts_are_a_report_and_captures_a_person_can_open(lab: Lab) -> None:
+    """What stays after the labs are gone: each stack's report.md and its pcaps."""
+    for stack, _ in LABS.values():
+        folder: Path = lab.root / "artifacts" / stack
+        assert (folder / "report.md").is_file(), stack
+        for pcap in folder.glob("*.pcap"):
+            assert pcap.read_bytes()[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x0a\x0d\x0d\x0a"), (
+                pcap
+            )
