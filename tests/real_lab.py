@@ -42,10 +42,17 @@ def missing(why: str) -> None:
 
 
 def run(
-    argv: list[str], env: Mapping[str, str], cwd: Path, timeout: float = 120
+    argv: list[str], env: Mapping[str, str], cwd: Path, timeout: float = 120, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        argv, env=dict(env), cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout
+        argv,
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        input=stdin,
     )
 
 

@@ -149,6 +149,56 @@ def test_overlay_up_passes_every_check(lab: Lab, overlay: dict[str, Any]) -> Non
     _every_check_passed(lab, "overlay")
 
 
+def _move_pod(lab: Lab, cluster: str, pod: str, node: str) -> None:
+    """Recreate a probe pod on another node: the same spec, another nodeName."""
+    kubectl = [
+        "exec",
+        "-i",
+        f"{cluster}-control-plane",
+        "kubectl",
+        "--kubeconfig",
+        "/etc/kubernetes/admin.conf",
+    ]
+    got = lab.docker(*kubectl, "-n", "cdl-verify", "get", "pod", pod, "-o", "json")
+    assert got.returncode == 0, got.stderr
+    live = json.loads(got.stdout)
+    token = "kube-api-access-"  # the service account volume the API server adds again
+    spec = {k: v for k, v in live["spec"].items() if k not in ("volumes", "nodeName")}
+    spec["containers"] = [
+        {**c, "volumeMounts": [m for m in c.get("volumeMounts", []) if not m["name"].startswith(token)]}
+        for c in spec["containers"]
+    ]
+    spec["volumes"] = [v for v in live["spec"].get("volumes", []) if not v["name"].startswith(token)]
+    spec["nodeName"] = node
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            k: live["metadata"][k] for k in ("name", "namespace", "labels") if k in live["metadata"]
+        },
+        "spec": spec,
+    }
+    deleted = lab.docker(*kubectl, "-n", "cdl-verify", "delete", "pod", pod, "--wait=true")
+    assert deleted.returncode == 0, deleted.stderr
+    created = run(
+        ["docker", *kubectl, "create", "-f", "-"], lab.env, lab.root, 120, stdin=json.dumps(manifest)
+    )
+    assert created.returncode == 0, created.stderr
+    ready = lab.docker(
+        *kubectl, "-n", "cdl-verify", "wait", "--for=condition=Ready", f"pod/{pod}", "--timeout=180s"
+    )
+    assert ready.returncode == 0, ready.stderr
+
+
+def test_overlay_with_both_pods_on_one_node_the_capture_fails(lab: Lab, overlay: dict[str, Any]) -> None:
+    """pod-c moved next to pod-a: they still reach each other, but nothing crosses the underlay in
+    VXLAN, and overlay.capture, which claims it does, FAILs."""
+    stack = LABS["overlay"][0]
+    _move_pod(lab, stack, "pod-c", f"{stack}-worker")
+    code, records, said = _verify(lab, stack, "overlay.capture")
+    assert code == 1 and _status(records) == {"overlay.capture": "FAIL"}, said
+
+
 def test_overlay_destroy_leaves_nothing(lab: Lab, overlay: dict[str, Any]) -> None:
     _destroy_leaves_nothing(lab, "overlay", overlay)
 
