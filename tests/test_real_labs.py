@@ -295,13 +295,13 @@ def test_static_one_more_route_previews_then_applies_to_its_node_only(
 
 
 _CHANGE = re.compile(
-    r"^\s*(?:[~+-]|\+-)\s+\S+:\s+\((\w+)\)\s*\n(?:\s*\[id=\S+\]\n)?\s*\[urn=(\S+)\]", re.MULTILINE
+    r"^\s*(?:\+-|[~+-])\s*\S+:\s+\((\w+)\)\s*\n(?:\s*\[id=\S+\]\n)?\s*\[urn=(\S+)\]", re.MULTILINE
 )
 
 
 def _steps(transcript: str) -> set[tuple[str, str]]:
     """(what happens, resource name) for each resource pulumi changes, read from its own diff lines
-    (`~ command:local:Command: (update)` then `[urn=...::name]`)."""
+    (`~ command:local:Command: (update)`, `+-command:local:Command: (replace)`, then `[urn=...::name]`)."""
     return {
         (m[1], m[2].rsplit("::", 1)[1])
         for m in _CHANGE.finditer(transcript)
