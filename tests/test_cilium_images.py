@@ -292,7 +292,8 @@ def test_the_agent_rootfs_script_refuses_a_wrong_target_or_module(tmp_path: Path
 
 _FAKE_DEBOOTSTRAP = """#!/bin/sh
 echo "debootstrap $*" >> "$FAKE_LOG"
-mkdir -p "$4/etc/apt/sources.list.d" "$4/usr/bin" "$4/var/lib/apt/lists" "$4/var/cache/apt/archives"
+mkdir -p "$4/etc/apt/sources.list.d" "$4/usr/bin" "$4/var/lib/apt/lists" "$4/var/cache/apt/archives" "$4/usr/share/doc/bash"
+touch "$4/var/cache/apt/pkgcache.bin" "$4/var/cache/apt/srcpkgcache.bin" "$4/var/lib/apt/lists/x_Packages"
 """
 # Records each chroot call and, for apt-get update, the sources it would read.
 _FAKE_CHROOT = """#!/bin/sh
@@ -355,6 +356,10 @@ def test_the_agent_rootfs_takes_backports_from_the_suites_backports(tmp_path: Pa
         assert calls[1:] == []
     assert list((target / "etc" / "apt" / "sources.list.d").iterdir()) == []
     assert (target / "usr" / "bin" / "cilium-agent").read_text() == "agent"
+    # apt's caches and lists, and the documentation, stay out of the image.
+    assert [p.name for p in (target / "var" / "cache" / "apt").iterdir()] == ["archives"]
+    assert list((target / "var" / "lib" / "apt" / "lists").iterdir()) == []
+    assert not (target / "usr" / "share" / "doc").exists()
 
 
 def _fake_binary(tmp_path: Path, prints: str) -> Path:

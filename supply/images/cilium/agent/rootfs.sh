@@ -50,5 +50,7 @@ rm -rf "$target/var/lib/cilium/bpf/tests" "$target/var/lib/cilium/bpf/complexity
   "$target/var/lib/cilium/bpf/Makefile.bpf" "$target/var/lib/cilium/bpf/.gitignore"
 
 mkdir -p "$target/home/cilium"
-# Nothing of apt's or debootstrap's is needed at run time.
-rm -rf "$target"/var/cache/apt/archives/*.deb "$target"/var/lib/apt/lists/* "$target"/debootstrap
+# Nothing of apt's or debootstrap's is needed at run time (the package caches an `apt-get update`
+# leaves are 77 MB that every node would import), nor the documentation.
+rm -rf "$target"/var/cache/apt/archives/*.deb "$target"/var/cache/apt/*.bin "$target"/var/lib/apt/lists/* \
+  "$target"/debootstrap "$target"/usr/share/doc "$target"/usr/share/man "$target"/usr/share/info
