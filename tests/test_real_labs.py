@@ -11,6 +11,7 @@ lab's last test destroys it and finds nothing left, so only one lab runs at a ti
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import subprocess
@@ -20,17 +21,19 @@ from typing import Any
 
 import pytest
 import yaml
-from real_lab import KIND_CLUSTER_LABEL, Lab, open_lab, pulumi_part, run
+from real_lab import KIND_CLUSTER_LABEL, Lab, kubectl, open_lab, pulumi_part, run, toolchain_path
 
 from lab.config import key
+from lab.stack_file import stack_config as lab_stack_config
 from verify import catalogue
 
-# Underlay subnets of their own (tests/test_real_stacks.py has 172.30.211-214.0/24).
+# Underlay subnets of their own (tests/test_real_stacks.py has 172.30.213-214.0/24).
 LABS = {
     "overlay": ("cdltest-v-overlay", "172.30.215.0/24"),
     "native-auto": ("cdltest-v-native", "172.30.216.0/24"),
     "static": ("cdltest-v-static", "172.30.217.0/24"),
 }
+OVERLAY = LABS["overlay"][0]
 EXTRA_ROUTE_DEST = "192.168.50.0/24"
 
 
@@ -149,6 +152,60 @@ def test_overlay_up_passes_every_check(lab: Lab, overlay: dict[str, Any]) -> Non
     _every_check_passed(lab, "overlay")
 
 
+def test_up_brings_cilium_ready_on_the_lab_network(lab: Lab, overlay: dict[str, Any]) -> None:
+    agents = kubectl(lab, OVERLAY, "-n", "kube-system", "get", "daemonset", "cilium")
+    assert agents["status"]["numberReady"] == agents["status"]["desiredNumberScheduled"] == 3
+    operator = kubectl(lab, OVERLAY, "-n", "kube-system", "get", "deployment", "cilium-operator")
+    assert operator["status"].get("readyReplicas") == 1
+    nodes = kubectl(lab, OVERLAY, "get", "nodes")["items"]
+    ready = {
+        n["metadata"]["name"]: any(
+            c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]
+        )
+        for n in nodes
+    }
+    assert ready == dict.fromkeys(overlay["nodes"], True)
+
+
+def test_every_node_has_exactly_its_planned_pod_cidr(lab: Lab, overlay: dict[str, Any]) -> None:
+    nodes = kubectl(lab, OVERLAY, "get", "nodes")["items"]
+    assert {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in nodes} == overlay["podCidrs"]
+    planned = lab_stack_config(OVERLAY, lab.root / "stacks")
+    for cidr in overlay["podCidrs"].values():
+        assert ipaddress.IPv4Network(cidr).subnet_of(planned.pod_cidr)
+
+
+def test_node_ips_in_the_outputs_are_what_docker_says(lab: Lab, overlay: dict[str, Any]) -> None:
+    done = lab.docker("network", "inspect", "--format", "{{json .Containers}}", overlay["network"])
+    containers = json.loads(done.stdout)
+    seen = {
+        c["Name"]: c["IPv4Address"].split("/")[0]
+        for c in containers.values()
+        if c["Name"] in overlay["nodes"]
+    }
+    assert seen == overlay["nodeIps"]
+    assert all(
+        ipaddress.ip_address(ip) in ipaddress.ip_network(overlay["underlaySubnet"]) for ip in seen.values()
+    )
+
+
+def test_the_kubeconfig_is_encrypted_in_the_state(lab: Lab, overlay: dict[str, Any]) -> None:
+    text = lab.state_file(OVERLAY).read_text()
+    state = json.loads(text)
+    stack = next(r for r in state["checkpoint"]["latest"]["resources"] if r["type"] == "pulumi:pulumi:Stack")
+    kubeconfig = stack["outputs"]["kubeconfig"]
+    assert set(kubeconfig) == {"4dabf18193072939515e22adb298388d", "ciphertext"}, kubeconfig
+    plain = lab.pulumi("stack", "output", "kubeconfig", "--show-secrets", "--stack", OVERLAY)
+    secret_lines = [line.split(":", 1)[1].strip() for line in plain.splitlines() if "-data:" in line]
+    assert secret_lines and not [s for s in secret_lines if s in text]
+
+
+def test_a_second_preview_shows_no_change_at_all(lab: Lab, overlay: dict[str, Any]) -> None:
+    pulumi = pulumi_part(lab.ok("preview", f"STACK={LABS['overlay'][0]}"))
+    assert re.search(r"\b\d+ unchanged\b", pulumi), pulumi
+    assert not re.search(r"to (create|update|delete|replace)\b", pulumi), pulumi
+
+
 def _move_pod(lab: Lab, cluster: str, pod: str, node: str) -> None:
     """Recreate a probe pod on another node: the same spec, another nodeName."""
     kubectl = [
@@ -193,14 +250,28 @@ def _move_pod(lab: Lab, cluster: str, pod: str, node: str) -> None:
 def test_overlay_with_both_pods_on_one_node_the_capture_fails(lab: Lab, overlay: dict[str, Any]) -> None:
     """pod-c moved next to pod-a: they still reach each other, but nothing crosses the underlay in
     VXLAN, and overlay.capture, which claims it does, FAILs."""
-    stack = LABS["overlay"][0]
+    stack = OVERLAY
     _move_pod(lab, stack, "pod-c", f"{stack}-worker")
     code, records, said = _verify(lab, stack, "overlay.capture")
     assert code == 1 and _status(records) == {"overlay.capture": "FAIL"}, said
 
 
-def test_overlay_destroy_leaves_nothing(lab: Lab, overlay: dict[str, Any]) -> None:
-    _destroy_leaves_nothing(lab, "overlay", overlay)
+def test_destroy_after_kind_delete_by_hand_leaves_nothing(lab: Lab, overlay: dict[str, Any]) -> None:
+    deleted = run(
+        ["kind", "delete", "cluster", "--name", OVERLAY],
+        {**lab.env, **toolchain_path(lab)},
+        lab.root,
+        300,
+    )
+    assert deleted.returncode == 0, deleted.stderr
+    lab.ok("destroy", f"STACK={LABS['overlay'][0]}")
+    swept = lab.make("sweep", f"STACK={LABS['overlay'][0]}")
+    assert swept.returncode == 0 and "nothing of stack" in swept.stdout, swept.stdout
+    assert (
+        lab.docker("ps", "-aq", "--filter", f"label={KIND_CLUSTER_LABEL}={LABS['overlay'][0]}").stdout.strip()
+        == ""
+    )
+    lab.created.remove(OVERLAY)
 
 
 # --- native-auto ------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""The lab's own stacks for real: `make preview` of every stack, and `make up` / `preview` /
-`destroy` of labs (checks off), through the real Pulumi engine, the command and docker plugins
-this machine builds, the local Docker engine and the offline supply (lab/offline.py).
+"""The lab's own stacks for real: `make preview` of every stack, and a cluster name taken outside
+the state, through the real Pulumi engine, the command and docker plugins this machine builds,
+the local Docker engine and the offline supply (lab/offline.py). The labs' `make up` / `preview`
+/ `destroy` are in tests/test_real_labs.py, with their checks on.
 
 Everything runs as a user runs it: the README's make targets, in a copy of the project (creating
 a stack writes its `encryptionsalt` into the stack file), on a file backend of its own. The labs
@@ -11,12 +12,9 @@ LAB_REAL_TIER=required: there a missing piece fails instead of skipping.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
 import subprocess
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import yaml
@@ -27,7 +25,6 @@ from real_lab import (
     SHIPPED,
     Lab,
     diagnostics,
-    kubectl,
     open_lab,
     pulumi_part,
     run,
@@ -35,8 +32,6 @@ from real_lab import (
 )
 
 from lab import kind_config, offline
-from lab.config import key
-from lab.stack_file import stack_config as lab_stack_config
 
 
 @pytest.fixture(scope="module")
@@ -109,136 +104,3 @@ def test_a_cluster_name_taken_outside_the_state_fails_with_the_scripts_fix(lab: 
     finally:
         run(["kind", "delete", "cluster", "--name", taken], tools, lab.root, 300)
         lab.docker("network", "rm", network)
-
-
-# --- make up / preview / destroy of an overlay lab ------------------------------------------------
-
-OVERLAY = "cdltest-overlay"
-
-
-@pytest.fixture(scope="module")
-def overlay(lab: Lab) -> dict[str, Any]:
-    """`make up` of a user's overlay stack with the checks off; its stack outputs."""
-    lab.write_stack(
-        OVERLAY, "overlay", clusterName=OVERLAY, underlaySubnet="172.30.211.0/24", verify={"enabled": False}
-    )
-    lab.created.append(OVERLAY)
-    lab.ok("up", f"STACK={OVERLAY}")
-    outputs: dict[str, Any] = json.loads(lab.pulumi("stack", "output", "--json", "--stack", OVERLAY))
-    return outputs
-
-
-def test_up_brings_cilium_ready_on_the_lab_network(lab: Lab, overlay: dict[str, Any]) -> None:
-    agents = kubectl(lab, OVERLAY, "-n", "kube-system", "get", "daemonset", "cilium")
-    assert agents["status"]["numberReady"] == agents["status"]["desiredNumberScheduled"] == 3
-    operator = kubectl(lab, OVERLAY, "-n", "kube-system", "get", "deployment", "cilium-operator")
-    assert operator["status"].get("readyReplicas") == 1
-    nodes = kubectl(lab, OVERLAY, "get", "nodes")["items"]
-    ready = {
-        n["metadata"]["name"]: any(
-            c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]
-        )
-        for n in nodes
-    }
-    assert ready == dict.fromkeys(overlay["nodes"], True)
-
-
-def test_every_node_has_exactly_its_planned_pod_cidr(lab: Lab, overlay: dict[str, Any]) -> None:
-    nodes = kubectl(lab, OVERLAY, "get", "nodes")["items"]
-    assert {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in nodes} == overlay["podCidrs"]
-    planned = lab_stack_config(OVERLAY, lab.root / "stacks")
-    for cidr in overlay["podCidrs"].values():
-        assert ipaddress.IPv4Network(cidr).subnet_of(planned.pod_cidr)
-
-
-def test_node_ips_in_the_outputs_are_what_docker_says(lab: Lab, overlay: dict[str, Any]) -> None:
-    done = lab.docker("network", "inspect", "--format", "{{json .Containers}}", overlay["network"])
-    containers = json.loads(done.stdout)
-    seen = {
-        c["Name"]: c["IPv4Address"].split("/")[0]
-        for c in containers.values()
-        if c["Name"] in overlay["nodes"]
-    }
-    assert seen == overlay["nodeIps"]
-    assert all(
-        ipaddress.ip_address(ip) in ipaddress.ip_network(overlay["underlaySubnet"]) for ip in seen.values()
-    )
-
-
-def test_the_kubeconfig_is_encrypted_in_the_state(lab: Lab, overlay: dict[str, Any]) -> None:
-    text = lab.state_file(OVERLAY).read_text()
-    state = json.loads(text)
-    stack = next(r for r in state["checkpoint"]["latest"]["resources"] if r["type"] == "pulumi:pulumi:Stack")
-    kubeconfig = stack["outputs"]["kubeconfig"]
-    assert set(kubeconfig) == {"4dabf18193072939515e22adb298388d", "ciphertext"}, kubeconfig
-    plain = lab.pulumi("stack", "output", "kubeconfig", "--show-secrets", "--stack", OVERLAY)
-    secret_lines = [line.split(":", 1)[1].strip() for line in plain.splitlines() if "-data:" in line]
-    assert secret_lines and not [s for s in secret_lines if s in text]
-
-
-def test_a_second_preview_shows_no_change_at_all(lab: Lab, overlay: dict[str, Any]) -> None:
-    pulumi = pulumi_part(lab.ok("preview", f"STACK={OVERLAY}"))
-    assert re.search(r"\b\d+ unchanged\b", pulumi), pulumi
-    assert not re.search(r"to (create|update|delete|replace)\b", pulumi), pulumi
-
-
-def test_destroy_after_kind_delete_by_hand_leaves_nothing(lab: Lab, overlay: dict[str, Any]) -> None:
-    deleted = run(
-        ["kind", "delete", "cluster", "--name", OVERLAY], {**lab.env, **toolchain_path(lab)}, lab.root, 300
-    )
-    assert deleted.returncode == 0, deleted.stderr
-    lab.ok("destroy", f"STACK={OVERLAY}")
-    swept = lab.make("sweep", f"STACK={OVERLAY}")
-    assert swept.returncode == 0 and "nothing of stack" in swept.stdout, swept.stdout
-    assert lab.docker("ps", "-aq", "--filter", f"label={KIND_CLUSTER_LABEL}={OVERLAY}").stdout.strip() == ""
-    lab.created.remove(OVERLAY)
-
-
-# --- a static lab: a routing change read from the real diff, then a live destroy -----------------
-
-STATIC = "cdltest-static"
-EXTRA_ROUTE_DEST = "192.168.50.0/24"
-
-
-@pytest.fixture(scope="module")
-def static(lab: Lab) -> dict[str, Any]:
-    lab.write_stack(
-        STATIC, "static", clusterName=STATIC, underlaySubnet="172.30.212.0/24", verify={"enabled": False}
-    )
-    lab.created.append(STATIC)
-    lab.ok("up", f"STACK={STATIC}")
-    outputs: dict[str, Any] = json.loads(lab.pulumi("stack", "output", "--json", "--stack", STATIC))
-    return outputs
-
-
-def test_one_more_static_route_previews_as_one_route_set_update(lab: Lab, static: dict[str, Any]) -> None:
-    worker = f"{STATIC}-worker"
-    via = static["nodeIps"][f"{STATIC}-worker2"]
-    path = lab.root / "stacks" / f"Pulumi.{STATIC}.yaml"
-    before = path.read_text()
-    data = yaml.safe_load(before)
-    data["config"][key("staticRoutes")] = [{"node": worker, "dest": EXTRA_ROUTE_DEST, "via": via}]
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    try:
-        pulumi = pulumi_part(lab.ok("preview", f"STACK={STATIC}"))
-    finally:
-        path.write_text(before)
-    (lab.root.parent / "route-diff.txt").write_text(pulumi)
-    changed = re.findall(
-        r"^\s*~ (\S+): \(update\)\s*\n(?:\s*\[id=\S+\]\n)?\s*\[urn=(\S+)\]", pulumi, re.MULTILINE
-    )
-    assert [(t, urn.rsplit("::", 1)[1]) for t, urn in changed] == [
-        ("command:local:Command", f"routes-{worker}-routes")
-    ], pulumi
-    assert re.search(rf"\+\s*{re.escape(EXTRA_ROUTE_DEST)} via {re.escape(via)}", pulumi), pulumi
-    assert re.search(r"\b1 to update\b", pulumi) and not re.search(r"to (create|delete|replace)\b", pulumi), (
-        pulumi
-    )
-
-
-def test_destroy_of_a_live_lab_leaves_nothing(lab: Lab, static: dict[str, Any]) -> None:
-    lab.ok("destroy", f"STACK={STATIC}")
-    swept = lab.make("sweep", f"STACK={STATIC}")
-    assert swept.returncode == 0 and "nothing of stack" in swept.stdout, swept.stdout
-    assert lab.docker("network", "ls", "-q", "--filter", f"name={static['network']}").stdout.strip() == ""
-    lab.created.remove(STATIC)
