@@ -140,3 +140,25 @@ def test_run_against_a_stack_that_is_not_up_says_so(
     assert (
         "cannot reach the overlay lab" in err and "is stack overlay up?" in err and "cdl-lab-overlay" in err
     )
+
+
+@pytest.mark.parametrize(("flags", "settle"), [([], True), (["--no-settle"], False)])
+def test_a_real_lab_is_judged_with_its_settle_budget_unless_told_not_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], settle: bool
+) -> None:
+    from verify import kind, runner  # noqa: PLC0415
+
+    seen: list[bool] = []
+    probe = type("P", (), {"topology": type("T", (), {"mode": "overlay"})()})()
+    monkeypatch.setattr(kind, "spec_from_host", lambda config, plan: "{}")
+    monkeypatch.setattr(kind, "connect", lambda control_plane, topology: probe)
+
+    def run_checks(p: object, stack: str, selected: object, artifacts: Path, settle: bool) -> list[object]:
+        seen.append(settle)
+        return []
+
+    monkeypatch.setattr(runner, "run_checks", run_checks)
+    monkeypatch.delenv("LAB_TOPOLOGY", raising=False)
+    argv = ["run", "--stack", "overlay", "--check", "path.mtu", "--artifacts", str(tmp_path), *flags]
+    assert main(argv) == 0
+    assert seen == [settle]

@@ -78,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         selected = _select(kind_probe.topology.mode, args.check)
         artifacts = Path(args.artifacts or f"artifacts/{args.stack}")
-        verdicts = run_checks(kind_probe, args.stack, selected, artifacts, settle=True)
+        verdicts = run_checks(kind_probe, args.stack, selected, artifacts, settle=not args.no_settle)
     else:
         from verify import replica  # noqa: PLC0415 (only the replica path needs root and iproute2)
 
@@ -132,6 +132,12 @@ def add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--artifacts", default="", help="where pcaps and report.md go (default artifacts/<stack>)"
+    )
+    parser.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="judge each check once, as the lab is now (a lab you changed by hand); by default a FAIL "
+        "is retried within the check's settle budget while a real lab converges",
     )
     parser.add_argument("--prefix", default="cdlrun-", help="namespace prefix of the replica (--replica)")
     parser.add_argument("--routers", type=int, default=1, help="FRR routers in a bgp replica (1-4)")
