@@ -830,3 +830,113 @@ def test_progress_lines_are_flushed_before_what_a_step_prints_next() -> None:
         timeout=60,
     )
     assert done.stdout == "[toolchain] building\ngo: downloading\n"
+
+
+def _strict_built(key_dir: Path) -> Path:
+    """A built key whose pulumi answers exactly `version` and `plugin ls --json`, and records each
+    call with the folder it ran in and the PATH it was given."""
+    bin_dir = key_dir / "bin"
+    bin_dir.mkdir(parents=True)
+    listed = json.dumps([{"name": "docker", "kind": "resource", "version": "5.2.0"}])
+    _script(
+        bin_dir / "pulumi",
+        f'echo "$*|$PWD|$PATH" >> "{key_dir}/calls"\n'
+        '[ "$*" = version ] && { echo v3.274.1; exit 0; }\n'
+        f"[ \"$*\" = 'plugin ls --json' ] && {{ echo '{listed}'; exit 0; }}\n"
+        "exit 2\n",
+    )
+    for name in ("kind", "pulumi-language-python-exec"):
+        _script(bin_dir / name, "exit 0\n")
+    return key_dir
+
+
+@pytest.mark.parametrize(("env", "path"), [({"PATH": "/usr/bin:/bin"}, "/usr/bin:/bin"), ({}, "")])
+def test_check_built_asks_pulumi_in_its_key_folder_with_the_toolchain_first_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], path: str
+) -> None:
+    monkeypatch.setattr("supply.toolchain.shutil.which", lambda name: None)  # no nice: PATH may be empty
+    key_dir = _strict_built(tmp_path / "k")
+    toolchain.check_built(FULL, key_dir, env)
+    assert (key_dir / "calls").read_text().splitlines() == [
+        f"version|{key_dir}|{key_dir}/bin:{path}",
+        f"plugin ls --json|{key_dir}|{key_dir}/bin:{path}",
+    ]
+
+
+def test_a_binary_with_an_embedded_module_writes_its_embeds_into_its_own_source_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe_dir, work, out = _wrapper_recipe(tmp_path), tmp_path / "work", tmp_path / "out" / "k"
+    work.mkdir()
+    out.parent.mkdir()
+    monkeypatch.setattr(toolchain, "_run", Steps())
+    embeds: list[tuple[object, ...]] = []
+
+    def write_embeds(go: str, b: Binary, src: Path, env: Mapping[str, str]) -> None:
+        assert (src / "go.mod").is_file()  # after the wrapper is copied, before the build
+        embeds.append((go, b, src, dict(env)))
+
+    monkeypatch.setattr(toolchain, "_write_embeds", write_embeds)
+    k = Binary(name="k", version="4.25.0", module_dir="docker", package=".", embed_module="m/provider/v4")
+    toolchain.build_binary(GO, k, recipe_dir, work, out, {"E": "1"})
+    assert embeds == [(GO, k, work / "src-k", {"E": "1"})]
+
+
+def test_a_generators_time_is_the_time_it_took(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Clock:
+        now = 5000.0
+
+        def monotonic(self) -> float:
+            self.now += 1.0
+            return self.now
+
+    recipe_dir, work = _wrapper_recipe(tmp_path), tmp_path / "work"
+    work.mkdir()
+
+    class Generating(Steps):
+        def __call__(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
+            if argv[0].endswith("generate-pulumi-resource-docker"):
+                Path(argv[1]).write_text("{}")
+            return super().__call__(argv, cwd, env)
+
+    monkeypatch.setattr(toolchain, "_run", Generating())
+    monkeypatch.setattr(toolchain, "time", Clock())
+    toolchain.build_binary(GO, DOCKER, recipe_dir, work, tmp_path / "docker", {})
+    said = capsys.readouterr().out
+    assert "[toolchain] generated schema-embed.json with tfgen in 1s\n" in said, said
+
+
+def test_a_build_checks_the_pins_of_its_own_recipe_and_stamps_tenths_of_seconds(
+    tmp_path: Path, recipe_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Clock:
+        now = 100.0
+
+        def monotonic(self) -> float:
+            self.now += 0.123
+            return self.now
+
+    monkeypatch.setattr(toolchain, "_run", _build_steps(tmp_path))
+    monkeypatch.setattr(toolchain, "check_built", lambda recipe, key_dir, env: None)
+    monkeypatch.setattr(toolchain, "time", Clock())
+    asked: list[tuple[object, ...]] = []
+
+    def pin_problems(recipe: Recipe, pins: Mapping[str, str], venv: Path) -> list[str]:
+        asked.append((recipe, pins, venv))
+        return []
+
+    monkeypatch.setattr(toolchain, "pin_problems", pin_problems)
+    done = toolchain.build(recipe_dir, {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin"})
+    assert asked == [
+        (
+            toolchain.load_recipe(recipe_dir),
+            toolchain.pyproject_pins(toolchain.REPO / "pyproject.toml"),
+            toolchain.REPO / ".venv",
+        )
+    ]
+    built = json.loads((done / STAMP).read_text())["built"]
+    for name in (b.name for b in toolchain.load_recipe(recipe_dir).binaries):  # the files are copies: 0
+        seconds = built[name]["seconds"]
+        assert isinstance(seconds, float) and seconds > 0 and seconds == round(seconds, 1), (name, seconds)
