@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clisupport import failed_build, help_text
 
 from supply import cilium_images
 from supply import node_image as images
@@ -299,21 +300,14 @@ def test_the_cli_checks_the_recipe_before_printing_a_key(
 def test_the_cli_reports_a_failed_build_in_one_line(
     error: Exception, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def fail() -> None:
-        raise error
-
-    monkeypatch.setattr(cilium_images, "build", fail)
-    assert cilium_images.main(["build"]) == 1
-    assert capsys.readouterr() == ("", f"[cilium-images] error: {error}\n")
+    assert failed_build(cilium_images, error, monkeypatch, capsys) == (
+        "",
+        f"[cilium-images] error: {error}\n",
+    )
 
 
 def test_the_cli_wants_a_command_and_says_what_each_does(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as refused:
-        cilium_images.main([])
-    assert refused.value.code == 2
-    with pytest.raises(SystemExit):
-        cilium_images.main(["--help"])
-    said = " ".join(capsys.readouterr().out.split())
+    said = help_text(cilium_images.main, capsys)
     assert said.startswith("usage: python -m supply.cilium_images [-h] {build,key,dir,tags} ...")
     assert (
         "Build Cilium's own binaries for the pinned release offline (the Go module proxy), cached by a key."

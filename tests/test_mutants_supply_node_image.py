@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clisupport import failed_build, help_text
 
 from supply import node_image as images
 from supply.buildcache import STAMP
@@ -299,21 +300,11 @@ def test_the_cli_prints_the_key_and_the_tag_or_how_to_build(
 def test_the_cli_reports_a_failed_build_in_one_line(
     error: Exception, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def fail() -> None:
-        raise error
-
-    monkeypatch.setattr(images, "build", fail)
-    assert images.main(["build"]) == 1
-    assert capsys.readouterr() == ("", f"[images] error: {error}\n")
+    assert failed_build(images, error, monkeypatch, capsys) == ("", f"[images] error: {error}\n")
 
 
 def test_the_cli_wants_a_command_and_says_what_each_does(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as refused:
-        images.main([])
-    assert refused.value.code == 2
-    with pytest.raises(SystemExit):
-        images.main(["--help"])
-    said = " ".join(capsys.readouterr().out.split())
+    said = help_text(images.main, capsys)
     assert said.startswith("usage: python -m supply.node_image [-h] {build,key,tag} ...")
     assert (
         "Build the lab's kind node image offline (Debian packages and the Go module proxy), cached by a key."
