@@ -54,7 +54,7 @@ SUPPLY_FIRST := supply
 _up _preview _destroy: export LAB_OFFLINE_SUPPLY = $(shell $(PYTHON) -m supply.offline manifest)
 endif
 
-.PHONY: venv test lint pytest preflight toolchain images chart cilium-images tools-image supply stack up preview destroy _up _preview _destroy bench mutation sweep clean help
+.PHONY: venv test lint pytest preflight toolchain images chart cilium-images tools-image preloaded-node-image supply stack up preview destroy _up _preview _destroy bench mutation sweep clean help
 
 help:
 	@echo "make up STACK=<overlay|geneve|native-auto|static|bgp>   bring a lab up"
@@ -69,6 +69,7 @@ help:
 	@echo "make chart               pack the pinned Cilium Helm chart from the Go module proxy (cached)"
 	@echo "make cilium-images       build Cilium's binaries and agent/operator images from the Go module proxy (cached)"
 	@echo "make tools-image         build the checks' tools image from Debian packages (cached)"
+	@echo "make preloaded-node-image   the node image with Cilium's and the tools image inside (cached)"
 	@echo "make supply              build every missing piece of this machine's offline supply (cached)"
 
 venv: $(VENV)/.installed
@@ -122,6 +123,11 @@ cilium-images:
 # netshoot where no registry is reachable (supply/tools_image.py; debootstrap needs root).
 tools-image:
 	$(PYTHON) -m supply.tools_image build
+
+# The node image with Cilium's and the tools image already in its containerd, so no `make up` copies
+# them into every node (supply/preloaded_node.py); made from the three targets above, in Docker.
+preloaded-node-image:
+	$(PYTHON) -m supply.preloaded_node build
 
 # Everything a machine without a registry needs for a lab, each piece built only if its cache key
 # is missing (supply/offline.py), with this machine's own Docker engine started if none answers.

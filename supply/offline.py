@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from supply import chart, cilium_images, node_image, toolchain, tools_image
+from supply import chart, cilium_images, node_image, preloaded_node, toolchain, tools_image
 from supply.toolchain import ToolchainError
 
 # Where the lab's images and plugins come from on a host with internet.
@@ -49,13 +49,14 @@ def needs_offline_supply(resolve: Resolver = socket.getaddrinfo) -> bool:
 @dataclass(frozen=True)
 class Piece:
     """One part of the supply: its make target, how to find it built, how to build it, and the lane
-    it is built in (pieces of one lane one after another, the lanes side by side)."""
+    it is built in (pieces of one lane one after another, the lanes side by side). A piece made of
+    what several lanes build has no lane (None): it is built after every lane has ended."""
 
     name: str
     target: str
     current: Callable[[Mapping[str, str]], object | None]
     build: Callable[[], object]
-    lane: int = 0
+    lane: int | None = 0
 
 
 def pieces() -> tuple[Piece, ...]:
@@ -74,6 +75,13 @@ def pieces() -> tuple[Piece, ...]:
             1,
         ),
         Piece("the tools image", "tools-image", tools_image.current_tag, tools_image.build, 0),
+        Piece(
+            "the node image with the lab's images preloaded",
+            "preloaded-node-image",
+            preloaded_node.current_tag,
+            preloaded_node.build,
+            None,
+        ),
     )
 
 
@@ -95,7 +103,9 @@ def build_missing(env: Mapping[str, str], parts: Sequence[Piece] | None = None) 
         return []
     lanes: dict[int, list[Piece]] = {}
     for piece in missing:
-        lanes.setdefault(piece.lane, []).append(piece)
+        if piece.lane is not None:
+            lanes.setdefault(piece.lane, []).append(piece)
+    joins = [p for p in missing if p.lane is None]
     _say(
         "this machine reaches no registry: building what the lab needs first, cached afterwards: "
         + ", ".join(p.name for p in missing)
@@ -126,21 +136,23 @@ def build_missing(env: Mapping[str, str], parts: Sequence[Piece] | None = None) 
         thread.start()
     for thread in threads:
         thread.join()
+    run_lane(joins)
     if failures:
         raise failures[0]
     return [p.name for p in missing]
 
 
 def manifest_data(env: Mapping[str, str]) -> dict[str, str]:
-    """What lab/offline.py reads; raises naming the make target of every piece not built."""
-    node = node_image.current_tag(env)
+    """What lab/offline.py reads; raises naming the make target of every piece not built. The node
+    image is the one with the lab's images preloaded (supply/preloaded_node.py)."""
+    node = preloaded_node.current_tag(env)
     chart_path = chart.current_path(env)
     cilium_tags = cilium_images.current_tags(env)
     tools = tools_image.current_tag(env)
     missing = [
         target
         for target, found in (
-            ("images", node),
+            ("preloaded-node-image", node),
             ("chart", chart_path),
             ("cilium-images", cilium_tags),
             ("tools-image", tools),

@@ -282,20 +282,104 @@ def test_every_shellcheck_exception_says_why() -> None:
     assert not unexplained, unexplained
 
 
-@pytest.mark.parametrize("absent", [None, "cdl/operator-generic:1.20.2-k"])
-def test_load_images_checks_each_image_then_loads_them_all_into_the_cluster(
-    fakes: dict[str, str], tmp_path: Path, absent: str | None
-) -> None:
-    images = ["cdl/cilium:1.20.2-k", "cdl/operator-generic:1.20.2-k", "cdl/tools:bookworm-k"]
-    Path(fakes["FAKE_STATE"], "images").write_text("".join(f"{i}\n" for i in images if i != absent))
-    env = {**fakes, "LAB_CLUSTER": "lab overlay", "LAB_IMAGES": " ".join(images)}
+LOAD_FAKE_DOCKER = """#!/bin/bash
+echo "docker $*" >> "$FAKE_LOG"
+# docker image inspect --format {{.Id}} -- <ref>: the ID listed for <ref> in $FAKE_STATE/ids
+if [ "$1 $2" = "image inspect" ]; then
+  awk -v ref="$6" '$1 == ref { print $2; found = 1 } END { exit !found }' "$FAKE_STATE/ids"
+  exit
+fi
+# docker exec <node> ctr --namespace k8s.io images ls --quiet: what $FAKE_STATE/refs-<node> lists
+if [ "$1" = exec ]; then cat "$FAKE_STATE/refs-$2"; fi
+"""
+
+LOAD_FAKE_KIND = """#!/bin/bash
+echo "kind $*" >> "$FAKE_LOG"
+if [ "$1 $2" = "get nodes" ]; then cat "$FAKE_STATE/nodes"; fi
+"""
+
+LOAD_IMAGES = {
+    "cdl/cilium:1.20.2-k": "sha256:aa",
+    "cdl/operator-generic:1.20.2-k": "sha256:bb",
+    "tools:k": "sha256:cc",
+}
+NODES = ("lab-control-plane", "lab-worker", "lab-worker2")
+
+
+def _holding(images: dict[str, str]) -> str:
+    """`ctr images ls -q` of a node holding these images: containerd's names and CRI's ID refs."""
+    names = [f"docker.io/{i}" if "/" in i else f"docker.io/library/{i}" for i in images]
+    return "".join(f"{r}\n" for r in ["registry.k8s.io/pause:3.10.2", *names, *images.values()])
+
+
+def _load(
+    tmp_path: Path, held: dict[str, dict[str, str]], engine: dict[str, str] = LOAD_IMAGES
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    bin_dir, state = tmp_path / "bin", tmp_path / "state"
+    for folder in (bin_dir, state):
+        folder.mkdir()
+    for name, text in (("kind", LOAD_FAKE_KIND), ("docker", LOAD_FAKE_DOCKER)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    (state / "ids").write_text("".join(f"{ref} {id_}\n" for ref, id_ in engine.items()))
+    (state / "nodes").write_text("".join(f"{n}\n" for n in held))
+    for node, images in held.items():
+        (state / f"refs-{node}").write_text(_holding(images))
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE_LOG": str(tmp_path / "calls.log"),
+        "FAKE_STATE": str(state),
+        "LAB_CLUSTER": "lab",
+        "LAB_IMAGES": " ".join(LOAD_IMAGES),
+    }
     result = run("kind/load-images", env, tmp_path)
-    loaded = [c for c in calls(env) if c.startswith("kind load")]
-    if absent is None:
-        assert result.returncode == 0, result.stderr
-        assert loaded == [f"kind load docker-image --name lab overlay -- {' '.join(images)}"]
-        assert "loaded into every node of lab overlay" in result.stderr
-    else:
-        assert result.returncode == 1 and loaded == []
-        assert f"the image {absent} is not in the Docker engine" in result.stderr
-        assert "fix: make supply" in result.stderr
+    return result, [c for c in calls(env) if c.startswith("kind load")]
+
+
+def test_load_images_loads_nothing_when_every_node_holds_every_image(tmp_path: Path) -> None:
+    """The preloaded node image's case: each node lists each image by name and by ID."""
+    result, loaded = _load(tmp_path, {n: LOAD_IMAGES for n in NODES})
+    assert result.returncode == 0, result.stderr
+    assert loaded == []
+    assert "every node of lab already holds" in result.stderr and "nothing to load" in result.stderr
+
+
+def test_load_images_loads_only_what_a_node_lacks_into_only_that_node(tmp_path: Path) -> None:
+    lacking = {k: v for k, v in LOAD_IMAGES.items() if k != "tools:k"}
+    result, loaded = _load(tmp_path, {NODES[0]: LOAD_IMAGES, NODES[1]: lacking, NODES[2]: LOAD_IMAGES})
+    assert result.returncode == 0, result.stderr
+    assert loaded == ["kind load docker-image --name lab --nodes lab-worker -- tools:k"]
+    assert "loaded into 1 node(s) of lab" in result.stderr
+
+
+def test_load_images_reloads_an_image_a_node_holds_under_another_id(tmp_path: Path) -> None:
+    """Same name, other content (an older build under the same tag): the name alone does not count."""
+    stale = {**LOAD_IMAGES, "cdl/cilium:1.20.2-k": "sha256:old"}
+    result, loaded = _load(tmp_path, {NODES[0]: stale, NODES[1]: LOAD_IMAGES})
+    assert result.returncode == 0, result.stderr
+    assert loaded == ["kind load docker-image --name lab --nodes lab-control-plane -- cdl/cilium:1.20.2-k"]
+
+
+def test_load_images_takes_the_union_of_what_the_nodes_lack(tmp_path: Path) -> None:
+    no_cilium = {k: v for k, v in LOAD_IMAGES.items() if k != "cdl/cilium:1.20.2-k"}
+    no_operator = {k: v for k, v in LOAD_IMAGES.items() if k != "cdl/operator-generic:1.20.2-k"}
+    result, loaded = _load(tmp_path, {NODES[0]: no_cilium, NODES[1]: LOAD_IMAGES, NODES[2]: no_operator})
+    assert result.returncode == 0, result.stderr
+    assert loaded == [
+        "kind load docker-image --name lab --nodes lab-control-plane,lab-worker2 -- "
+        "cdl/cilium:1.20.2-k cdl/operator-generic:1.20.2-k"
+    ]
+
+
+def test_load_images_refuses_an_image_the_engine_lacks(tmp_path: Path) -> None:
+    engine = {k: v for k, v in LOAD_IMAGES.items() if k != "cdl/operator-generic:1.20.2-k"}
+    result, loaded = _load(tmp_path, {n: {} for n in NODES}, engine)
+    assert result.returncode == 1 and loaded == []
+    assert "the image cdl/operator-generic:1.20.2-k is not in the Docker engine" in result.stderr
+    assert "fix: make supply" in result.stderr
+
+
+def test_load_images_refuses_a_cluster_without_nodes(tmp_path: Path) -> None:
+    result, loaded = _load(tmp_path, {})
+    assert result.returncode == 1 and loaded == []
+    assert "the kind cluster lab has no nodes" in result.stderr

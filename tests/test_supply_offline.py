@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lab import offline as lab_offline
-from supply import chart, cilium_images, node_image, offline, tools_image
+from supply import chart, cilium_images, offline, preloaded_node, tools_image
 from supply.toolchain import ToolchainError
 
 
@@ -120,17 +120,55 @@ def test_a_failed_piece_is_said_stops_new_pieces_and_is_raised(capsys: pytest.Ca
     assert "[2/3] b (make b)" not in out
 
 
+def test_a_piece_without_a_lane_is_built_after_every_lane_has_ended() -> None:
+    """The preloaded node image is made of what both lanes build: it starts only when both end."""
+    log: list[str] = []
+    parts = [
+        offline.Piece("join", "join", lambda env: None, lambda: log.append("join"), None),
+        offline.Piece("a", "a", lambda env: None, lambda: (time.sleep(0.1), log.append("a")), 0),
+        offline.Piece("b", "b", lambda env: None, lambda: (time.sleep(0.2), log.append("b")), 1),
+    ]
+    assert offline.build_missing({}, parts) == ["join", "a", "b"]
+    assert log[-1] == "join" and sorted(log[:2]) == ["a", "b"]
+
+
+def test_a_piece_without_a_lane_is_not_built_after_a_lane_failed() -> None:
+    log: list[str] = []
+
+    def broken() -> None:
+        raise ToolchainError("debootstrap failed")
+
+    parts = [
+        offline.Piece("a", "a", lambda env: None, broken, 0),
+        offline.Piece("join", "join", lambda env: None, lambda: log.append("join"), None),
+    ]
+    with pytest.raises(ToolchainError, match="debootstrap"):
+        offline.build_missing({}, parts)
+    assert log == []
+
+
 def test_the_supply_builds_in_two_lanes_of_unlike_work() -> None:
-    """The toolchain and the node image (the two longest builds) start side by side."""
+    """The toolchain and the node image (the two longest builds) start side by side; the preloaded
+    node image, made of both lanes' images, comes after them."""
     lanes = {p.target: p.lane for p in offline.pieces()}
-    assert set(lanes) == {"toolchain", "images", "chart", "cilium-images", "tools-image"}
+    assert set(lanes) == {
+        "toolchain",
+        "images",
+        "chart",
+        "cilium-images",
+        "tools-image",
+        "preloaded-node-image",
+    }
     assert lanes["toolchain"] != lanes["images"]
     assert lanes["cilium-images"] != lanes["toolchain"]
+    assert lanes["preloaded-node-image"] is None
 
 
 def _built(monkeypatch: pytest.MonkeyPatch, **missing: bool) -> None:
     monkeypatch.setattr(
-        node_image, "current_tag", lambda env: None if missing.get("images") else "cdl/kind-node:v1-k"
+        preloaded_node,
+        "current_tag",
+        lambda env: None if missing.get("preloaded") else "cdl/kind-node-preloaded:v1-k",
     )
     monkeypatch.setattr(
         chart,
@@ -163,7 +201,7 @@ def test_the_manifest_is_what_the_lab_switch_reads(monkeypatch: pytest.MonkeyPat
         "cdl/operator-generic:1.20.2-k",
         "cdl/tools:bookworm-k",
     )
-    assert supply.cilium_version == "1.20.2" and supply.node_image == "cdl/kind-node:v1-k"
+    assert supply.cilium_version == "1.20.2" and supply.node_image == "cdl/kind-node-preloaded:v1-k"
     assert offline.write_manifest(env) == path  # the same supply, the same file
     monkeypatch.setattr(tools_image, "current_tag", lambda env: "cdl/tools:bookworm-other")
     other = offline.write_manifest(env)
@@ -172,7 +210,12 @@ def test_the_manifest_is_what_the_lab_switch_reads(monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.parametrize(
     ("missing", "target"),
-    [("images", "images"), ("chart", "chart"), ("cilium", "cilium-images"), ("tools", "tools-image")],
+    [
+        ("preloaded", "preloaded-node-image"),
+        ("chart", "chart"),
+        ("cilium", "cilium-images"),
+        ("tools", "tools-image"),
+    ],
 )
 def test_a_manifest_of_a_piece_not_built_names_its_make_target(
     monkeypatch: pytest.MonkeyPatch, missing: str, target: str
