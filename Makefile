@@ -149,8 +149,10 @@ stack: preflight $(CURDIR)/.pulumi-state
 up preview destroy: venv $(SUPPLY_FIRST)
 	@$(MAKE) --no-print-directory _$@ STACK=$(STACK)
 
+# UP_FLAGS: more `pulumi up` flags (bench/up_timing.py passes --event-log to time the phases).
+UP_FLAGS ?=
 _up: stack
-	pulumi up --stack $(STACK) --yes --non-interactive --diff
+	pulumi up --stack $(STACK) --yes --non-interactive --diff $(UP_FLAGS)
 
 _preview: PREFLIGHT_FOR = preview
 _preview: stack

@@ -1,0 +1,92 @@
+"""bench/up_timing.py's bookkeeping: which resource counts in which phase, and the spans and table
+it reports (the figures themselves come from real runs of the benchmark, README's timing table)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import up_timing
+
+STACK = "urn:pulumi:overlay::cilium-datapath-lab::"
+KIND = "pulumi:pulumi:Stack$lab:index:KindCluster"
+CILIUM = "pulumi:pulumi:Stack$lab:index:CiliumRelease"
+
+
+@pytest.mark.parametrize(
+    ("urn", "phase"),
+    [
+        (f"{STACK}{KIND}$command:local:Command::lab-cluster", "cluster"),
+        (f"{STACK}{KIND}$command:local:Command::lab-kubeconfig", "cluster"),
+        (f"{STACK}{KIND}$command:local:Command::lab-images", "images into the nodes"),
+        (f"{STACK}{CILIUM}$kubernetes:helm.sh/v3:Release::cilium-chart", "Cilium ready"),
+        (f"{STACK}{CILIUM}$command:local:Command::cilium-ready", "Cilium ready"),
+        (
+            f"{STACK}pulumi:pulumi:Stack$lab:index:Verify$command:local:Command::check-x",
+            "workloads and checks",
+        ),
+        (
+            f"{STACK}pulumi:pulumi:Stack$docker:index/network:Network::lab-overlay-network",
+            "workloads and checks",
+        ),
+        (f"{STACK}{KIND}::lab", None),  # a component: registered at the start, no work of its own
+        (f"{STACK}pulumi:pulumi:Stack::cilium-datapath-lab-overlay", None),
+        (f"{STACK}pulumi:providers:kubernetes::kind", None),
+        (f"{STACK}{KIND}$pulumi:providers:kubernetes::lab-provider", None),
+        ("not-a-urn", None),
+    ],
+)
+def test_each_resource_counts_in_its_phase(urn: str, phase: str | None) -> None:
+    assert up_timing.phase_of(urn) == phase
+
+
+def _event(stamp: int, kind: str, urn: str) -> dict[str, object]:
+    return {"sequence": stamp, "timestamp": stamp, kind: {"metadata": {"urn": urn}}}
+
+
+def test_a_phase_spans_its_first_start_to_its_last_end() -> None:
+    cluster = f"{STACK}{KIND}$command:local:Command::lab-cluster"
+    nodes = f"{STACK}{KIND}$command:local:Command::lab-nodes"
+    chart = f"{STACK}{CILIUM}$kubernetes:helm.sh/v3:Release::cilium-chart"
+    events = [
+        _event(100, "resourcePreEvent", f"{STACK}{KIND}::lab"),  # the component: not counted
+        _event(101, "resourcePreEvent", cluster),
+        _event(140, "resOutputsEvent", cluster),
+        _event(140, "resourcePreEvent", nodes),
+        _event(150, "resOutputsEvent", nodes),
+        _event(151, "resourcePreEvent", chart),
+        _event(190, "resOutputsEvent", chart),
+        {"sequence": 9, "timestamp": 200, "summaryEvent": {}},
+    ]
+    assert up_timing.phases(events) == {
+        "cluster": 49.0,
+        "images into the nodes": 0.0,
+        "Cilium ready": 39.0,
+        "workloads and checks": 0.0,
+    }
+
+
+def test_the_table_gives_medians_and_the_spread_over_runs() -> None:
+    run = {"cluster": 50.0, "images into the nodes": 1.0, "Cilium ready": 40.0, "workloads and checks": 30.0}
+    runs = [
+        {**run, "floor": 90.0, "make up": 130.0},
+        {**run, "floor": 90.0, "make up": 150.0},
+        {**run, "floor": 90.0, "make up": 140.0},
+    ]
+    table = up_timing.table({"overlay": runs, "static": runs[:1]}).splitlines()
+    assert table[0].startswith("| stack | cluster | images into the nodes | Cilium ready |")
+    assert (
+        table[2]
+        == "| overlay | 50 s (50-50) | 1 s (1-1) | 40 s (40-40) | 30 s (30-30) | 90 s (90-90) | 140 s (130-150) | 50 s (40-60) |"
+    )
+    assert table[3] == "| static | 50 s | 1 s | 40 s | 30 s | 90 s | 130 s | 40 s |"
+
+
+def test_engine_events_are_told_from_make_s_own_output() -> None:
+    assert up_timing._event('{"sequence": 3, "timestamp": 1}\n') == {"sequence": 3, "timestamp": 1}
+    assert up_timing._event("pulumi up --stack overlay --json\n") is None
+    assert up_timing._event('{"not": "an event"}\n') is None
+    assert up_timing._event("{broken\n") is None
