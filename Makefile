@@ -54,7 +54,7 @@ SUPPLY_FIRST := supply
 _up _preview _destroy: export LAB_OFFLINE_SUPPLY = $(shell $(PYTHON) -m supply.offline manifest)
 endif
 
-.PHONY: venv test lint pytest preflight toolchain images chart cilium-images tools-image preloaded-node-image supply stack up preview destroy _up _preview _destroy bench mutation sweep clean help
+.PHONY: venv test lint pytest preflight toolchain images chart cilium-images tools-image frr-image preloaded-node-image supply stack up preview destroy _up _preview _destroy bench mutation sweep clean help
 
 help:
 	@echo "make up STACK=<overlay|geneve|native-auto|static|bgp>   bring a lab up"
@@ -69,6 +69,7 @@ help:
 	@echo "make chart               pack the pinned Cilium Helm chart from the Go module proxy (cached)"
 	@echo "make cilium-images       build Cilium's binaries and agent/operator images from the Go module proxy (cached)"
 	@echo "make tools-image         build the checks' tools image from Debian packages (cached)"
+	@echo "make frr-image           build the bgp lab's FRR router image from Debian packages (cached)"
 	@echo "make preloaded-node-image   the node image with Cilium's and the tools image inside (cached)"
 	@echo "make supply              build every missing piece of this machine's offline supply (cached)"
 
@@ -88,6 +89,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	find scripts engine supply -name '*.sh' -exec shellcheck --shell=bash --severity=style {} +
+	shellcheck --severity=style supply/images/frr/docker-start
 
 pytest: venv
 	$(PY) -m pytest
@@ -123,6 +125,11 @@ cilium-images:
 # netshoot where no registry is reachable (supply/tools_image.py; debootstrap needs root).
 tools-image:
 	$(PYTHON) -m supply.tools_image build
+
+# The bgp lab's FRR router image from Debian's frr and tini (supply/frr_image.py; debootstrap needs
+# root), standing in for the pinned upstream FRR image where no registry is reachable.
+frr-image:
+	$(PYTHON) -m supply.frr_image build
 
 # The node image with Cilium's and the tools image already in its containerd, so no `make up` copies
 # them into every node (supply/preloaded_node.py); made from the three targets above, in Docker.

@@ -13,9 +13,9 @@ from lab.frr import frr_spec, render_frr_files
 from lab.plan import AddressPlan
 from lab.scripts import script
 
-FRR_IMAGE = "quay.io/frrouting/frr:10.7.0"
-# The image's own ENTRYPOINT + CMD (FRRouting/frr docker/alpine/Dockerfile at frr-10.7.0): tini
-# as PID 1, then watchfrr. It runs after scripts/frr/redirects-off.sh; change it with the image.
+# The upstream image's own ENTRYPOINT + CMD (FRRouting/frr docker/alpine/Dockerfile at frr-10.7.0):
+# tini as PID 1, then watchfrr. The image built from Debian's frr (supply/images/frr/) has both at
+# the same paths. It runs after scripts/frr/redirects-off.sh; change it with the images.
 FRR_START = ("/sbin/tini", "--", "/usr/lib/frr/docker-start")
 # The router forwards node-to-node traffic back onto the network it came from: without this,
 # it would answer forwarded packets with ICMP redirects (and muddy the captures). The kernel
@@ -60,7 +60,10 @@ class FrrRouter(pulumi.ComponentResource):
         self.address = str(spec.router_id)
         files = render_frr_files(spec)
         image = docker.RemoteImage(
-            f"{name}-image", name=FRR_IMAGE, keep_locally=True, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-image",
+            name=args.config.frr_image,
+            keep_locally=True,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.container = docker.Container(
             f"{name}-container",

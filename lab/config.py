@@ -43,6 +43,9 @@ DEFAULT_CILIUM_VERSION = "1.20.2"
 DEFAULT_TOOLS_IMAGE = (
     "nicolaka/netshoot:v0.16@sha256:b09d9b21381f47a79b3cbcb30da25266dc17186ea00ae65e99fdc51396f48e70"
 )
+# The bgp lab's routers: FRR 10.7 (Alpine, tini + docker-start); a machine with no registry runs
+# the image it builds from Debian's frr (lab/offline.py).
+DEFAULT_FRR_IMAGE = "quay.io/frrouting/frr:10.7.0"
 # cilium.io/v2 BGP resources and CiliumLoadBalancerIPPool v2 exist from 1.18 on.
 MIN_CILIUM_VERSION = (1, 18, 0)
 DEFAULT_SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/16")  # kind's default serviceSubnet
@@ -134,6 +137,11 @@ class LabConfig:
     def tools_image(self) -> str:
         """The image of the probe pods and the node sidecars (ip, tcpdump, ping)."""
         return self.offline.tools if self.offline is not None else DEFAULT_TOOLS_IMAGE
+
+    @property
+    def frr_image(self) -> str:
+        """The image of the bgp lab's FRR routers."""
+        return self.offline.frr if self.offline is not None else DEFAULT_FRR_IMAGE
 
     @property
     def facts(self) -> ModeFacts:

@@ -13,7 +13,8 @@ What changes under the switch, and nothing else:
 - the Cilium chart is the packed one and the agent and operator images the built ones, loaded
   into the nodes and never pulled; the chart's images that are not built here are switched off
   (cilium/values-offline.yaml says which and why);
-- the tools image (probe pods and the node sidecars) is the one built from Debian.
+- the tools image (probe pods and the node sidecars) is the one built from Debian;
+- the bgp lab's FRR routers run the FRR image built from Debian's frr package.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ _LOCAL_TAG = re.compile(
     r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 )
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-KEYS = ("nodeImage", "ciliumVersion", "ciliumChart", "ciliumAgent", "ciliumOperator", "tools")
+KEYS = ("nodeImage", "ciliumVersion", "ciliumChart", "ciliumAgent", "ciliumOperator", "tools", "frr")
 
 
 class OfflineSupplyError(ValueError):
@@ -50,6 +51,7 @@ class OfflineSupply:
     cilium_agent: str  # <repository>:<tag>
     cilium_operator: str  # <repository>:<tag> of the generic operator
     tools: str  # <repository>:<tag> of the tools image (ip, tcpdump, ping, python3)
+    frr: str  # <repository>:<tag> of the bgp lab's FRR router image (Debian's frr)
 
     def node_images(self) -> tuple[str, ...]:
         """The images kind loads into every node (Cilium's, and the tools image the probe pods and
@@ -97,6 +99,7 @@ def parse(data: object, manifest: str) -> OfflineSupply:
         cilium_agent=data["ciliumAgent"],
         cilium_operator=data["ciliumOperator"],
         tools=data["tools"],
+        frr=data["frr"],
     )
 
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from supply import chart, cilium_images, node_image, preloaded_node, toolchain, tools_image
+from supply import chart, cilium_images, frr_image, node_image, preloaded_node, toolchain, tools_image
 from supply.toolchain import ToolchainError
 
 # Where the lab's images and plugins come from on a host with internet.
@@ -75,6 +75,7 @@ def pieces() -> tuple[Piece, ...]:
             1,
         ),
         Piece("the tools image", "tools-image", tools_image.current_tag, tools_image.build, 0),
+        Piece("the FRR router image", "frr-image", frr_image.current_tag, frr_image.build, 0),
         Piece(
             "the node image with the lab's images preloaded",
             "preloaded-node-image",
@@ -149,6 +150,7 @@ def manifest_data(env: Mapping[str, str]) -> dict[str, str]:
     chart_path = chart.current_path(env)
     cilium_tags = cilium_images.current_tags(env)
     tools = tools_image.current_tag(env)
+    frr = frr_image.current_tag(env)
     missing = [
         target
         for target, found in (
@@ -156,10 +158,11 @@ def manifest_data(env: Mapping[str, str]) -> dict[str, str]:
             ("chart", chart_path),
             ("cilium-images", cilium_tags),
             ("tools-image", tools),
+            ("frr-image", frr),
         )
         if found is None
     ]
-    if missing or node is None or chart_path is None or cilium_tags is None or tools is None:
+    if missing or node is None or chart_path is None or cilium_tags is None or tools is None or frr is None:
         raise ToolchainError(
             f"not built yet: {', '.join(missing)}; run `make supply` (or make {' '.join(missing)})"
         )
@@ -170,6 +173,7 @@ def manifest_data(env: Mapping[str, str]) -> dict[str, str]:
         "ciliumAgent": cilium_tags[0],
         "ciliumOperator": cilium_tags[1],
         "tools": tools,
+        "frr": frr,
     }
 
 

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from mockstack import Evaluation, changes, evaluate, stack_config, with_project_keys
 
+from lab.config import DEFAULT_FRR_IMAGE
+
 COMMAND = "command:local:Command"
 CR = "kubernetes:cilium.io/v2:"
 CONTAINER = "docker:index/container:Container"
@@ -104,7 +106,7 @@ def test_frr_router_container(bgp: Evaluation) -> None:
     assert "maximum-paths 8" in uploads["/etc/frr/frr.conf"]
     assert "bgpd=yes" in uploads["/etc/frr/daemons"]
     image = bgp.one("docker:index/remoteImage:RemoteImage", "frr0-image")
-    assert image.inputs["name"] == "quay.io/frrouting/frr:10.7.0"
+    assert image.inputs["name"] == DEFAULT_FRR_IMAGE == "quay.io/frrouting/frr:10.7.0"
 
 
 def test_nodes_route_the_pod_supernet_via_frr(bgp: Evaluation) -> None:

@@ -22,6 +22,7 @@ MANIFEST: dict[str, str] = {
     "ciliumAgent": "cdl/cilium:1.20.2-fedcba9876543210",
     "ciliumOperator": "cdl/operator-generic:1.20.2-fedcba9876543210",
     "tools": "cdl/tools:bookworm-00112233aabbccdd",
+    "frr": "cdl/frr:bookworm-44556677eeff0011",
 }
 COMMAND = "command:local:Command"
 
@@ -63,6 +64,8 @@ def test_a_manifest_reads_into_the_supply() -> None:
         ),
         ({"nodeImage": "cdl/kind-node"}, "is not a local <repository>:<tag>"),
         ({"ciliumOperator": "cdl/operator:1.20.2-x"}, "is not named <repository>-generic:<tag>"),
+        ({"frr": None}, "no 'frr'"),
+        ({"frr": "quay.io/frrouting/frr:10.7.0"}, "'frr' 'quay.io/frrouting/frr:10.7.0' is not a local"),
     ],
 )
 def test_each_bad_manifest_value_is_named_with_the_fix(change: dict[str, Any], words: str) -> None:
@@ -192,6 +195,20 @@ def test_the_bgp_echo_server_runs_the_tools_image(switched_on: Path) -> None:
     ev = evaluate("bgp")
     echo = ev.one("kubernetes:apps/v1:Deployment")
     assert echo.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == MANIFEST["tools"]
+
+
+def test_the_bgp_routers_run_the_frr_image_built_here(switched_on: Path) -> None:
+    """Under the switch the routers' image is the one the manifest names; the container spec (the
+    upstream entrypoint and start command) stays the same, which the Debian image honours."""
+    ev = evaluate("bgp")
+    routers = [i for i in ev.by_type("docker:index/remoteImage:RemoteImage") if "tools" not in i.name]
+    assert routers and {i.inputs["name"] for i in routers} == {MANIFEST["frr"]}
+
+
+def test_without_the_switch_the_routers_run_the_pinned_upstream_frr_image() -> None:
+    ev = evaluate("bgp")
+    routers = [i for i in ev.by_type("docker:index/remoteImage:RemoteImage") if "tools" not in i.name]
+    assert routers and {i.inputs["name"] for i in routers} == {"quay.io/frrouting/frr:10.7.0"}
 
 
 def test_a_broken_manifest_stops_the_program_before_any_resource(

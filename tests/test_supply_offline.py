@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
 from lab import offline as lab_offline
-from supply import chart, cilium_images, offline, preloaded_node, tools_image
+from supply import chart, cilium_images, frr_image, offline, preloaded_node, tools_image
 from supply.toolchain import ToolchainError
 
 
@@ -123,10 +123,18 @@ def test_a_failed_piece_is_said_stops_new_pieces_and_is_raised(capsys: pytest.Ca
 def test_a_piece_without_a_lane_is_built_after_every_lane_has_ended() -> None:
     """The preloaded node image is made of what both lanes build: it starts only when both end."""
     log: list[str] = []
+
+    def after(seconds: float, name: str) -> Callable[[], None]:
+        def build() -> None:
+            time.sleep(seconds)
+            log.append(name)
+
+        return build
+
     parts = [
-        offline.Piece("join", "join", lambda env: None, lambda: log.append("join"), None),
-        offline.Piece("a", "a", lambda env: None, lambda: (time.sleep(0.1), log.append("a")), 0),
-        offline.Piece("b", "b", lambda env: None, lambda: (time.sleep(0.2), log.append("b")), 1),
+        offline.Piece("join", "join", lambda env: None, after(0, "join"), None),
+        offline.Piece("a", "a", lambda env: None, after(0.1, "a"), 0),
+        offline.Piece("b", "b", lambda env: None, after(0.2, "b"), 1),
     ]
     assert offline.build_missing({}, parts) == ["join", "a", "b"]
     assert log[-1] == "join" and sorted(log[:2]) == ["a", "b"]
@@ -157,6 +165,7 @@ def test_the_supply_builds_in_two_lanes_of_unlike_work() -> None:
         "chart",
         "cilium-images",
         "tools-image",
+        "frr-image",
         "preloaded-node-image",
     }
     assert lanes["toolchain"] != lanes["images"]
@@ -187,6 +196,9 @@ def _built(monkeypatch: pytest.MonkeyPatch, **missing: bool) -> None:
         "current_tag",
         lambda env: None if missing.get("tools") else "cdl/tools:bookworm-k",
     )
+    monkeypatch.setattr(
+        frr_image, "current_tag", lambda env: None if missing.get("frr") else "cdl/frr:bookworm-k"
+    )
 
 
 def test_the_manifest_is_what_the_lab_switch_reads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -215,6 +227,7 @@ def test_the_manifest_is_what_the_lab_switch_reads(monkeypatch: pytest.MonkeyPat
         ("chart", "chart"),
         ("cilium", "cilium-images"),
         ("tools", "tools-image"),
+        ("frr", "frr-image"),
     ],
 )
 def test_a_manifest_of_a_piece_not_built_names_its_make_target(
