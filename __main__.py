@@ -76,7 +76,7 @@ if node_routes is not None:
     pulumi.export("routes", node_routes.apply(lambda t: t.as_text()))
 
 if verify is not None:
-    bgp_resources = [*bgp.resources, bgp.service, *(r.container for r in routers)] if bgp is not None else []
+    bgp_resources = [*bgp.resources, bgp.service, *(r.ready for r in routers)] if bgp is not None else []
     verify.complete(after=[*route_set_resources, *bgp_resources])
     pulumi.export("checks", list(verify.checks))
     pulumi.export("report", f"{artifacts_dir(config)}/report.md")

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_command as command
 import pulumi_docker as docker
 
 from components.kind_cluster import KindCluster
 from lab.config import LabConfig
 from lab.frr import frr_spec, render_frr_files
 from lab.plan import AddressPlan
-from lab.scripts import script
+from lab.scripts import INTERPRETER, script
 
 # The upstream image's own ENTRYPOINT + CMD (FRRouting/frr docker/alpine/Dockerfile at frr-10.7.0):
 # tini as PID 1, then watchfrr. The image built from Debian's frr (supply/images/frr/) has both at
@@ -33,6 +34,8 @@ _SYSCTLS = {
 # AppArmor's docker-default profile denies ("deny mount"), as it denies writes under
 # /proc/sys/net. Hosts without AppArmor ignore the option.
 _SECURITY_OPTS = ["apparmor=unconfined"]
+# How long FRR may take to start and read its configuration (it takes a few seconds).
+READY_TIMEOUT_SECONDS = 120
 
 
 def entrypoint() -> list[str]:
@@ -95,5 +98,15 @@ class FrrRouter(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[args.cluster.network], delete_before_replace=True
             ),
+        )
+        # Up only when FRR runs the whole rendered config: a line FRR skipped fails the router here,
+        # quoted (scripts/frr/ready.sh). A new container is read again.
+        self.ready = command.local.Command(
+            f"{name}-ready",
+            create=script("frr/ready"),
+            interpreter=INTERPRETER,
+            environment={"LAB_ROUTER": spec.hostname, "LAB_TIMEOUT": str(READY_TIMEOUT_SECONDS)},
+            triggers=[self.container.id],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]),
         )
         self.register_outputs({"name": spec.hostname, "address": self.address, "asn": spec.asn})
