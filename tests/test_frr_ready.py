@@ -25,10 +25,13 @@ case "$1" in
 esac
 """
 RUNNING = "frr version 8.4.4\nhostname lab-bgp-frr0\n!\nrouter bgp 65000\n bgp router-id 172.30.9.254\nexit\n"
-BOOT_LOG = "2026/12/07 10:00:00 ZEBRA: [NNS7X-JQSTE] zebra 8.4.4 starting: vty@2601\n"
+BOOT_LOG = "2026/12/07 10:00:00 ZEBRA: [NNACN-54BDA] Disabling MPLS support (no kernel support)\n"
+UP = "2026/12/07 10:00:05 WATCHFRR: [KWE5Q-QNGFC] all daemons up, doing startup-complete notify\n"
 
 
-def _ready(tmp_path: Path, log: str, running: str | None, timeout: int = 5) -> subprocess.CompletedProcess[str]:
+def _ready(
+    tmp_path: Path, log: str, running: str | None, timeout: int = 5
+) -> subprocess.CompletedProcess[str]:
     bin_dir, state = tmp_path / "bin", tmp_path / "state"
     for folder in (bin_dir, state):
         folder.mkdir()
@@ -50,7 +53,7 @@ def _ready(tmp_path: Path, log: str, running: str | None, timeout: int = 5) -> s
 
 
 def test_a_router_running_its_whole_config_is_ready(tmp_path: Path) -> None:
-    result = _ready(tmp_path, BOOT_LOG, RUNNING)
+    result = _ready(tmp_path, BOOT_LOG + UP, RUNNING)
     assert result.returncode == 0, result.stderr
     assert "FRR on lab-bgp-frr0 runs its whole configuration (no line rejected)" in result.stderr
 
@@ -58,6 +61,9 @@ def test_a_router_running_its_whole_config_is_ready(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "rejection",
     [
+        # vtysh -b applying frr.conf as watchfrr starts the daemons (Debian's FRR 8.4, seen here)
+        "line 21: % Unknown command[25]:  neighbor NODES bogus-knob 3\n"
+        "Configuration file[/etc/frr/frr.conf] processing failure: 2",
         # FRR 8.4 (lib/vty.c: "ERROR: %s on config line %u: %s")
         "2026/12/07 10:00:01 BGP: [RHJDG-5FNSK][EC 100663304] ERROR: No such command on config line 21: "
         "neighbor NODES bogus-knob 3",
@@ -66,19 +72,32 @@ def test_a_router_running_its_whole_config_is_ready(tmp_path: Path) -> None:
         "neighbor NODES bogus-knob 3",
     ],
 )
-def test_a_rejected_line_fails_the_router_quoting_it_even_though_bgp_runs(tmp_path: Path, rejection: str) -> None:
+def test_a_rejected_line_fails_the_router_quoting_it_even_though_bgp_runs(
+    tmp_path: Path, rejection: str
+) -> None:
     """The BGP instance is up (the rest of the config was read): the rejected line still fails it."""
-    result = _ready(tmp_path, BOOT_LOG + rejection + "\n", RUNNING)
+    result = _ready(tmp_path, BOOT_LOG + rejection + "\n" + UP, RUNNING)
     assert result.returncode == 1
     assert "FRR on lab-bgp-frr0 rejected lines of its configuration at startup" in result.stderr
-    assert "on config line 21: neighbor NODES bogus-knob 3" in result.stderr
+    assert "21: " in result.stderr and "neighbor NODES bogus-knob 3" in result.stderr
     assert "fix: the rendered config (frr/frr.conf.j2)" in result.stderr
+
+
+def test_a_processing_failure_without_a_line_still_fails_the_router(tmp_path: Path) -> None:
+    failure = "Configuration file[/etc/frr/frr.conf] processing failure: 13\n"
+    result = _ready(tmp_path, BOOT_LOG + failure + UP, RUNNING)
+    assert result.returncode == 1 and "processing failure: 13" in result.stderr
+
+
+def test_a_router_up_without_its_bgp_instance_fails(tmp_path: Path) -> None:
+    result = _ready(tmp_path, BOOT_LOG + UP, RUNNING.replace("router bgp", "router ospf"))
+    assert result.returncode == 1 and "runs no BGP instance" in result.stderr
 
 
 def test_a_router_that_never_runs_bgp_fails_with_its_log(tmp_path: Path) -> None:
     result = _ready(tmp_path, BOOT_LOG + "watchfrr: Can't create pid lock file\n", None, timeout=1)
     assert result.returncode == 1
-    assert "has no BGP instance after 1s" in result.stderr
+    assert "runs no BGP instance (waited up to 1s)" in result.stderr
     assert "Can't create pid lock file" in result.stderr
 
 

@@ -1,21 +1,26 @@
 # Wait until an FRR router has read its configuration, then fail if FRR rejected any line of it.
 # FRR skips a line it cannot parse, logs it, and keeps running: a lab that peers anyway would be
-# proving a configuration other than the one rendered. Both FRR versions the lab runs log such a
-# line as `... on config line <n>: <text>` (lib/vty.c, FRR 8.4: "ERROR: No such command on config
-# line 3: foo"; 10.x without the ERROR: prefix), which this reads from the container's log.
+# proving a configuration other than the one rendered. This reads the container's log for the
+# ways FRR reports such a line:
+# - `vtysh -b`, which applies /etc/frr/frr.conf when watchfrr starts the daemons (both images'
+#   docker-start): "line 9: % Unknown command[25]:  neighbor NODES bogus-knob 3", then
+#   "Configuration file[/etc/frr/frr.conf] processing failure: 2" (seen with Debian's FRR 8.4);
+# - a daemon reading the file itself (lib/vty.c): "ERROR: No such command on config line 9: ..."
+#   (8.x), or the same without "ERROR: " (10.x).
 # Environment: LAB_ROUTER (the router container), LAB_TIMEOUT (seconds).
 set -euo pipefail
 
 rejected() {
-  docker logs "$LAB_ROUTER" 2>&1 | grep -E 'on config line [0-9]+: ' || true
+  docker logs "$LAB_ROUTER" 2>&1 \
+    | grep -E '^line [0-9]+: %|on config line [0-9]+: |^Configuration file\[.*\] processing failure' || true
 }
 
+# watchfrr says "all daemons up" once the daemons answer and the command that started them (with
+# its `vtysh -b`) has ended: only then is every rejection in the log.
 deadline=$((SECONDS + LAB_TIMEOUT))
-echo "waiting for FRR on $LAB_ROUTER to read /etc/frr/frr.conf ..." >&2
-until docker exec "$LAB_ROUTER" vtysh -c 'show running-config' 2>/dev/null | grep -q '^router bgp '; do
-  if [[ -n "$(rejected)" ]] || (( SECONDS >= deadline )); then
-    break
-  fi
+echo "waiting for FRR on $LAB_ROUTER to start its daemons and read /etc/frr/frr.conf ..." >&2
+until docker logs "$LAB_ROUTER" 2>&1 | grep -q 'all daemons up'; do
+  (( SECONDS < deadline )) || break
   sleep 1
 done
 
@@ -27,7 +32,7 @@ if [[ -n "$lines" ]]; then
   exit 1
 fi
 if ! docker exec "$LAB_ROUTER" vtysh -c 'show running-config' 2>/dev/null | grep -q '^router bgp '; then
-  echo "FRR on $LAB_ROUTER has no BGP instance after ${LAB_TIMEOUT}s; its log ends with:" >&2
+  echo "FRR on $LAB_ROUTER runs no BGP instance (waited up to ${LAB_TIMEOUT}s); its log ends with:" >&2
   docker logs --tail 30 "$LAB_ROUTER" 2>&1 | sed 's/^/  /' >&2
   exit 1
 fi
