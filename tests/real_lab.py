@@ -24,6 +24,7 @@ import yaml
 
 from lab.config import key
 from supply import toolchain
+from verify import catalogue
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = ("Makefile", "pyproject.toml", "Pulumi.yaml", "__main__.py")
@@ -194,3 +195,87 @@ def toolchain_path(lab: Lab) -> dict[str, str]:
     key_dir = toolchain.current_dir(os.environ)
     assert key_dir is not None
     return {"PATH": f"{key_dir / 'bin'}:{lab.env['PATH']}"}
+
+
+# --- a verified lab: its checks' records, re-judging by hand, and tearing it down ----------------
+
+
+def up_verified(lab: Lab, stack: str, base: str, subnet: str, **changes: Any) -> dict[str, Any]:
+    """`make up` of a user's stack file (from the shipped `base`, checks on); its outputs."""
+    lab.write_stack(
+        stack,
+        base,
+        clusterName=stack,
+        underlaySubnet=subnet,
+        verify={"enabled": True, "rerun": ""},
+        **changes,
+    )
+    lab.created.append(stack)
+    lab.ok("up", f"STACK={stack}")
+    outputs: dict[str, Any] = json.loads(lab.pulumi("stack", "output", "--json", "--stack", stack))
+    return outputs
+
+
+def records(lab: Lab, stack: str) -> dict[str, dict[str, Any]]:
+    """The verdict records the checks of the last `make up` wrote (artifacts/<stack>/checks)."""
+    folder = lab.root / "artifacts" / stack / "checks"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def verify_by_hand(
+    lab: Lab, stack: str, *check_ids: str, settle: bool = False
+) -> tuple[int, dict[str, dict[str, Any]], str]:
+    """`python -m verify run` by hand against the running lab, into an artifacts folder of its
+    own: exit status, the verdict records, and what it said. The lab was changed by hand and is
+    judged as it is (`--no-settle`), unless `settle`."""
+    artifacts = lab.root.parent / f"by-hand-{stack}-{lab.logs}"
+    lab.logs += 1
+    argv = [str(lab.root / ".venv" / "bin" / "python"), "-m", "verify", "run", "--stack", stack]
+    argv += [] if settle else ["--no-settle"]
+    argv += [arg for c in check_ids for arg in ("--check", c)] + ["--artifacts", str(artifacts)]
+    done = run(argv, lab.env, lab.root, 900)
+    found = {p.stem: json.loads(p.read_text()) for p in sorted((artifacts / "checks").glob("*.json"))}
+    return done.returncode, found, done.stdout + done.stderr
+
+
+def statuses(found: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {check: record["status"] for check, record in found.items()}
+
+
+def node_sh(lab: Lab, node: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """A command in a kind node's (or router's) own network namespace: its tools sidecar, as the
+    checks use."""
+    return lab.docker("exec", f"cdl-tools-{node}", *argv)
+
+
+def agent_exec(lab: Lab, cluster: str, node: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """A command in the Cilium agent container on `node` (where bpftool lives)."""
+    kubectl = ["exec", f"{cluster}-control-plane", "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"]
+    found = lab.docker(
+        *kubectl, "-n", "kube-system", "get", "pods", "-l", "k8s-app=cilium",
+        "--field-selector", f"spec.nodeName={node}", "-o", "name",
+    )  # fmt: skip
+    assert found.returncode == 0 and found.stdout.strip(), found.stderr
+    pod = found.stdout.split()[0]
+    return lab.docker(*kubectl, "-n", "kube-system", "exec", pod, "-c", "cilium-agent", "--", *argv)
+
+
+def every_check_passed(lab: Lab, stack: str, mode: str) -> None:
+    """Every check of the mode ran inside `make up`, PASSed, is in report.md, and a pcap is kept."""
+    found = records(lab, stack)
+    wanted = {c.id for c in catalogue.for_stack(mode)}
+    assert set(found) == wanted, f"checks run: {sorted(found)}, wanted {sorted(wanted)}"
+    failed = {c: r["findings"] for c, r in found.items() if r["status"] != "PASS"}
+    assert failed == {}, failed
+    report = (lab.root / "artifacts" / stack / "report.md").read_text()
+    assert all(c in report for c in wanted), report
+    assert list((lab.root / "artifacts" / stack).glob("*.pcap")), "no capture kept for Wireshark"
+
+
+def destroy_leaves_nothing(lab: Lab, stack: str, outputs: dict[str, Any]) -> None:
+    lab.ok("destroy", f"STACK={stack}")
+    swept = lab.make("sweep", f"STACK={stack}")
+    assert swept.returncode == 0 and "nothing of stack" in swept.stdout, swept.stdout
+    assert lab.docker("ps", "-aq", "--filter", f"label={KIND_CLUSTER_LABEL}={stack}").stdout.strip() == ""
+    assert lab.docker("network", "ls", "-q", "--filter", f"name={outputs['network']}").stdout.strip() == ""
+    lab.created.remove(stack)

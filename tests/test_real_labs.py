@@ -14,18 +14,32 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from real_lab import KIND_CLUSTER_LABEL, Lab, kubectl, open_lab, pulumi_part, run, toolchain_path
+from real_lab import (
+    KIND_CLUSTER_LABEL,
+    Lab,
+    agent_exec,
+    destroy_leaves_nothing,
+    every_check_passed,
+    kubectl,
+    node_sh,
+    open_lab,
+    pulumi_part,
+    records,
+    run,
+    statuses,
+    toolchain_path,
+    up_verified,
+    verify_by_hand,
+)
 
 from lab.config import key
 from lab.stack_file import stack_config as lab_stack_config
-from verify import catalogue
 
 # Underlay subnets of their own (tests/test_real_stacks.py has 172.30.213-214.0/24).
 LABS = {
@@ -44,82 +58,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 def _up(lab: Lab, mode: str) -> dict[str, Any]:
     stack, subnet = LABS[mode]
-    lab.write_stack(
-        stack, mode, clusterName=stack, underlaySubnet=subnet, verify={"enabled": True, "rerun": ""}
-    )
-    lab.created.append(stack)
-    lab.ok("up", f"STACK={stack}")
-    outputs: dict[str, Any] = json.loads(lab.pulumi("stack", "output", "--json", "--stack", stack))
-    return outputs
-
-
-def _records(lab: Lab, stack: str) -> dict[str, dict[str, Any]]:
-    folder = lab.root / "artifacts" / stack / "checks"
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
-
-
-def _verify(
-    lab: Lab, stack: str, *check_ids: str, settle: bool = False
-) -> tuple[int, dict[str, dict[str, Any]], str]:
-    """`python -m verify run` by hand against the running lab, into an artifacts folder of its
-    own: exit status, the verdict records, and what it said. The lab was changed by hand and is
-    judged as it is (`--no-settle`), unless `settle`."""
-    artifacts = lab.root.parent / f"by-hand-{stack}-{lab.logs}"
-    lab.logs += 1
-    argv = [str(lab.root / ".venv" / "bin" / "python"), "-m", "verify", "run", "--stack", stack]
-    argv += [] if settle else ["--no-settle"]
-    argv += [arg for c in check_ids for arg in ("--check", c)] + ["--artifacts", str(artifacts)]
-    done = run(argv, lab.env, lab.root, 900)
-    records = {p.stem: json.loads(p.read_text()) for p in sorted((artifacts / "checks").glob("*.json"))}
-    return done.returncode, records, done.stdout + done.stderr
-
-
-def _status(records: dict[str, dict[str, Any]]) -> dict[str, str]:
-    return {check: record["status"] for check, record in records.items()}
-
-
-def _node_sh(lab: Lab, node: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    """A command in a kind node's own network namespace (its tools sidecar, as the checks use)."""
-    return lab.docker("exec", f"cdl-tools-{node}", *argv)
-
-
-def _agent(lab: Lab, cluster: str, node: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    """A command in the Cilium agent container on `node` (where bpftool lives)."""
-    kubectl = ["exec", f"{cluster}-control-plane", "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"]
-    found = lab.docker(
-        *kubectl, "-n", "kube-system", "get", "pods", "-l", "k8s-app=cilium",
-        "--field-selector", f"spec.nodeName={node}", "-o", "name",
-    )  # fmt: skip
-    assert found.returncode == 0 and found.stdout.strip(), found.stderr
-    pod = found.stdout.split()[0]
-    return lab.docker(*kubectl, "-n", "kube-system", "exec", pod, "-c", "cilium-agent", "--", *argv)
-
-
-def _every_check_passed(lab: Lab, mode: str) -> None:
-    stack = LABS[mode][0]
-    records = _records(lab, stack)
-    wanted = {c.id for c in catalogue.for_stack(mode)}
-    assert set(records) == wanted, f"checks run: {sorted(records)}, wanted {sorted(wanted)}"
-    failed = {c: r["findings"] for c, r in records.items() if r["status"] != "PASS"}
-    assert failed == {}, failed
-    report = (lab.root / "artifacts" / stack / "report.md").read_text()
-    assert all(c in report for c in wanted), report
-    assert list((lab.root / "artifacts" / stack).glob("*.pcap")), "no capture kept for Wireshark"
-
-
-def _destroy_leaves_nothing(lab: Lab, mode: str, outputs: dict[str, Any]) -> None:
-    stack = LABS[mode][0]
-    lab.ok("destroy", f"STACK={stack}")
-    swept = lab.make("sweep", f"STACK={stack}")
-    assert swept.returncode == 0 and "nothing of stack" in swept.stdout, swept.stdout
-    assert lab.docker("ps", "-aq", "--filter", f"label={KIND_CLUSTER_LABEL}={stack}").stdout.strip() == ""
-    assert lab.docker("network", "ls", "-q", "--filter", f"name={outputs['network']}").stdout.strip() == ""
-    lab.created.remove(stack)
+    return up_verified(lab, stack, mode, subnet)
 
 
 def _tcx_link(lab: Lab, cluster: str, node: str) -> tuple[str, int]:
     """An lxc* device on `node` with Cilium's cil_from_container on its tcx ingress, and that link's id."""
-    shown = _agent(lab, cluster, node, "bpftool", "-j", "net", "show")
+    shown = agent_exec(lab, cluster, node, "bpftool", "-j", "net", "show")
     assert shown.returncode == 0, shown.stderr
     for section in json.loads(shown.stdout):
         for entry in section.get("tc", []):
@@ -137,10 +81,10 @@ def _detach_one_lxc_program_and_see_bpf_hooks_fail(lab: Lab, mode: str) -> None:
     stack = LABS[mode][0]
     node = f"{stack}-worker"
     device, link = _tcx_link(lab, stack, node)
-    detached = _agent(lab, stack, node, "bpftool", "link", "detach", "id", str(link))
+    detached = agent_exec(lab, stack, node, "bpftool", "link", "detach", "id", str(link))
     assert detached.returncode == 0, detached.stderr
-    code, records, said = _verify(lab, stack, "datapath.bpf-hooks")
-    assert code == 1 and _status(records) == {"datapath.bpf-hooks": "FAIL"}, said
+    code, records, said = verify_by_hand(lab, stack, "datapath.bpf-hooks")
+    assert code == 1 and statuses(records) == {"datapath.bpf-hooks": "FAIL"}, said
     assert any(device in finding for finding in records["datapath.bpf-hooks"]["findings"]), records
 
 
@@ -153,7 +97,7 @@ def overlay(lab: Lab) -> dict[str, Any]:
 
 
 def test_overlay_up_passes_every_check(lab: Lab, overlay: dict[str, Any]) -> None:
-    _every_check_passed(lab, "overlay")
+    every_check_passed(lab, OVERLAY, "overlay")
 
 
 def test_up_brings_cilium_ready_on_the_lab_network(lab: Lab, overlay: dict[str, Any]) -> None:
@@ -256,8 +200,8 @@ def test_overlay_with_both_pods_on_one_node_the_capture_fails(lab: Lab, overlay:
     VXLAN, and overlay.capture, which claims it does, FAILs."""
     stack = OVERLAY
     _move_pod(lab, stack, "pod-c", f"{stack}-worker")
-    code, records, said = _verify(lab, stack, "overlay.capture")
-    assert code == 1 and _status(records) == {"overlay.capture": "FAIL"}, said
+    code, records, said = verify_by_hand(lab, stack, "overlay.capture")
+    assert code == 1 and statuses(records) == {"overlay.capture": "FAIL"}, said
 
 
 def test_destroy_after_kind_delete_by_hand_leaves_nothing(lab: Lab, overlay: dict[str, Any]) -> None:
@@ -287,7 +231,7 @@ def native(lab: Lab) -> dict[str, Any]:
 
 
 def test_native_auto_up_passes_every_check(lab: Lab, native: dict[str, Any]) -> None:
-    _every_check_passed(lab, "native-auto")
+    every_check_passed(lab, LABS["native-auto"][0], "native-auto")
 
 
 def test_native_auto_a_detached_lxc_program_fails_bpf_hooks(lab: Lab, native: dict[str, Any]) -> None:
@@ -295,7 +239,7 @@ def test_native_auto_a_detached_lxc_program_fails_bpf_hooks(lab: Lab, native: di
 
 
 def test_native_auto_destroy_leaves_nothing(lab: Lab, native: dict[str, Any]) -> None:
-    _destroy_leaves_nothing(lab, "native-auto", native)
+    destroy_leaves_nothing(lab, LABS["native-auto"][0], native)
 
 
 # --- static -----------------------------------------------------------------------------------------
@@ -308,31 +252,31 @@ def static(lab: Lab) -> dict[str, Any]:
 
 def test_static_up_passes_every_check(lab: Lab, static: dict[str, Any]) -> None:
     """static.fails-without-routes among them: inside `make up` it runs before the route sets."""
-    _every_check_passed(lab, "static")
+    every_check_passed(lab, LABS["static"][0], "static")
 
 
 def test_static_with_its_routes_in_place_the_no_routes_claim_fails(lab: Lab, static: dict[str, Any]) -> None:
     """The other side of static.fails-without-routes: once the routes exist, pods do reach each
     other, and the claim that they cannot is false."""
-    code, records, said = _verify(lab, LABS["static"][0], "static.fails-without-routes")
-    assert code == 1 and _status(records) == {"static.fails-without-routes": "FAIL"}, said
+    code, records, said = verify_by_hand(lab, LABS["static"][0], "static.fails-without-routes")
+    assert code == 1 and statuses(records) == {"static.fails-without-routes": "FAIL"}, said
 
 
 def test_static_a_route_deleted_by_hand_fails_routes_and_ping(lab: Lab, static: dict[str, Any]) -> None:
     stack = LABS["static"][0]
     worker, other = f"{stack}-worker", f"{stack}-worker2"  # pod-a's node, pod-c's node
     dest, via = static["podCidrs"][other], static["nodeIps"][other]
-    deleted = _node_sh(lab, worker, "ip", "route", "del", dest, "via", via)
+    deleted = node_sh(lab, worker, "ip", "route", "del", dest, "via", via)
     assert deleted.returncode == 0, deleted.stderr
     try:
-        code, records, said = _verify(lab, stack, "static.routes", "static.ping")
-        assert code == 1 and _status(records) == {"static.routes": "FAIL", "static.ping": "FAIL"}, said
+        code, records, said = verify_by_hand(lab, stack, "static.routes", "static.ping")
+        assert code == 1 and statuses(records) == {"static.routes": "FAIL", "static.ping": "FAIL"}, said
         assert any(dest in f and worker in f for f in records["static.routes"]["findings"]), records
     finally:
-        restored = _node_sh(lab, worker, "ip", "route", "replace", dest, "via", via)
+        restored = node_sh(lab, worker, "ip", "route", "replace", dest, "via", via)
         assert restored.returncode == 0, restored.stderr
-    code, records, said = _verify(lab, stack, "static.routes", "static.ping", settle=True)
-    assert code == 0 and set(_status(records).values()) == {"PASS"}, said
+    code, records, said = verify_by_hand(lab, stack, "static.routes", "static.ping", settle=True)
+    assert code == 0 and set(statuses(records).values()) == {"PASS"}, said
 
 
 def test_static_one_more_route_previews_then_applies_to_its_node_only(
@@ -362,11 +306,11 @@ def test_static_one_more_route_previews_then_applies_to_its_node_only(
     changed = {k: v for k, v in last["resourceChanges"].items() if k != "same"}
     assert changed == {"update": 1, "replace": 2}, last
     for node in static["nodes"]:
-        routes = _node_sh(lab, node, "ip", "-j", "route", "show", EXTRA_ROUTE_DEST)
+        routes = node_sh(lab, node, "ip", "-j", "route", "show", EXTRA_ROUTE_DEST)
         assert routes.returncode == 0, routes.stderr
         found = [(r["dst"], r.get("gateway")) for r in json.loads(routes.stdout or "[]")]
         assert found == ([(EXTRA_ROUTE_DEST, via)] if node == worker else []), (node, found)
-    assert _records(lab, stack)["static.routes"]["status"] == "PASS"
+    assert records(lab, stack)["static.routes"]["status"] == "PASS"
 
 
 _CHANGE = re.compile(
@@ -385,7 +329,7 @@ def _steps(transcript: str) -> set[tuple[str, str]]:
 
 
 def test_static_destroy_of_a_live_lab_leaves_nothing(lab: Lab, static: dict[str, Any]) -> None:
-    _destroy_leaves_nothing(lab, "static", static)
+    destroy_leaves_nothing(lab, LABS["static"][0], static)
 
 
 def test_the_labs_artifacts_are_a_report_and_captures_a_person_can_open(lab: Lab) -> None:
