@@ -32,6 +32,7 @@ if config.mode is Mode.STATIC:
 
 routers: list[FrrRouter] = []
 bgp: BgpPeering | None = None
+bgp_intent = ""  # what the routers and Cilium's BGP resources are told, for the checks' triggers
 if config.bgp is not None:
     routers = [
         FrrRouter(f"frr{i}", FrrRouterArgs(config=config, plan=plan, cluster=cluster, index=i))
@@ -46,6 +47,7 @@ if config.bgp is not None:
     # Cilium's BGP control plane advertises but never installs routes: nodes reach the pod
     # supernet through FRR by a route the lab sets (known before apply).
     node_routes = pulumi.Output.from_input(lab_routes.bgp_routes(config, plan))
+    bgp_intent = json.dumps({"routers": [r.files for r in routers], "cilium": bgp.intent}, sort_keys=True)
     pulumi.export("routers", {r.hostname: r.address for r in routers})
     pulumi.export("vip", bgp.vip)
 
@@ -65,6 +67,7 @@ if config.verify.enabled:
             workloads=workloads,
             routes=declared,
             routers=[r.container for r in routers],
+            bgp_intent=bgp_intent,
         ),
     )
 

@@ -133,21 +133,23 @@ class BgpPeering(pulumi.ComponentResource):
                 parent=self, depends_on=[args.cilium.ready], deleted_with=cluster.cluster
             ),
         )
+        vip_pool = {
+            "blocks": [{"cidr": str(config.bgp.vip_cidr)}],
+            "serviceSelector": {"matchLabels": ECHO_LABEL},
+        }
+        clusters = cluster_configs(config, args.plan, args.routers)
+        # What Cilium's BGP control plane is told, known before apply (the checks' triggers).
+        self.intent = {
+            "peerConfig": PEER_CONFIG,
+            "advertisements": ADVERTISEMENTS,
+            "vipPool": vip_pool,
+            "clusterConfigs": clusters,
+        }
         self.resources = [
             custom("CiliumBGPPeerConfig", "lab-frr", PEER_CONFIG),
             custom("CiliumBGPAdvertisement", "lab-advertisements", ADVERTISEMENTS, ADVERTISE_LABEL),
-            custom(
-                "CiliumLoadBalancerIPPool",
-                "lab-vips",
-                {
-                    "blocks": [{"cidr": str(config.bgp.vip_cidr)}],
-                    "serviceSelector": {"matchLabels": ECHO_LABEL},
-                },
-            ),
-            *(
-                custom("CiliumBGPClusterConfig", c["name"], c["spec"])
-                for c in cluster_configs(config, args.plan, args.routers)
-            ),
+            custom("CiliumLoadBalancerIPPool", "lab-vips", vip_pool),
+            *(custom("CiliumBGPClusterConfig", c["name"], c["spec"]) for c in clusters),
         ]
 
         nodes = len(args.plan.nodes)

@@ -62,6 +62,7 @@ class FrrRouter(pulumi.ComponentResource):
         self.hostname = spec.hostname  # == plan.router_names[index]
         self.address = str(spec.router_id)
         files = render_frr_files(spec)
+        self.files = files  # what this router is told (the checks run again when it changes)
         image = docker.RemoteImage(
             f"{name}-image",
             name=args.config.frr_image,

@@ -33,6 +33,9 @@ class VerifyArgs:
     # Declared routes the static checks look for, as JSON [{node, dest, via}] (an Output where
     # next hops are node IPs). Text, not a list: Pulumi would otherwise walk it item by item.
     routes: pulumi.Input[str] = "[]"
+    # What the BGP routers and Cilium's BGP resources are told (bgp), as JSON: the checks whose
+    # claim rests on it (Check.bgp_dependent) run again when it changes (routers, ASNs, paths).
+    bgp_intent: str = ""
 
 
 def artifacts_dir(config: LabConfig) -> str:
@@ -127,6 +130,7 @@ class Verify(pulumi.ComponentResource):
                 args.cilium.release.version,
                 args.cilium.release.values,
                 topology,
+                *([args.bgp_intent] if check.bgp_dependent else []),
             ]
         resource = command.local.Command(
             f"{self._name}-{check.id}",

@@ -141,10 +141,21 @@ def test_different_node_asns_get_one_cluster_config_each_and_multipath_relax() -
     assert "bgp bestpath as-path multipath-relax" in conf
 
 
-@pytest.mark.parametrize("change", [{"routerAsn": 65100}, {"maximumPaths": 2}])
-def test_bgp_changes_touch_only_frr_and_bgp_resources(bgp: Evaluation, change: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "change", [{"routerAsn": 65100}, {"maximumPaths": 2}, {"nodeAsn": [65001, 65002, 65003]}]
+)
+def test_bgp_changes_touch_only_frr_bgp_resources_and_the_bgp_checks(
+    bgp: Evaluation, change: dict[str, Any]
+) -> None:
+    """A change to what the routers or Cilium's BGP resources are told re-runs exactly the checks
+    whose claim rests on it (the bgp.* ones) and leaves the datapath checks alone."""
     diff = changes(bgp, evaluate("bgp", with_bgp(**change)))
     assert diff
     for (typ, name), _op in diff.items():
-        assert name.startswith(("frr", "bgp-")), f"{typ} {name} changed"
+        assert name.startswith(("frr", "bgp-", "verify-bgp.")), f"{typ} {name} changed"
     assert (CONTAINER, "frr0-container") in diff
+    checks = {name: op for (typ, name), op in diff.items() if name.startswith("verify-")}
+    assert checks == {
+        f"verify-{c}": "replace"
+        for c in ("bgp.sessions", "bgp.pod-cidrs", "bgp.ecmp", "bgp.ecmp-spread", "bgp.transit")
+    }

@@ -54,7 +54,8 @@ def test_one_command_per_check_of_the_stack(stack: str) -> None:
 
 def test_bgp_checks_run_after_the_bgp_resources_the_echo_service_and_the_routers() -> None:
     """Sessions, learned CIDRs and the VIP exist only once Cilium's BGP resources, the echo Service
-    and every FRR container do: each check waits for all of them, and for the routes via FRR."""
+    and every FRR router runs its whole config (its readiness, after its container) do: each check
+    waits for all of them, and for the routes via FRR."""
     ev = evaluate("bgp", with_project_keys(stack_config("bgp"), bgp={"routers": 2}))
     wanted = {
         ("kubernetes:cilium.io/v2:CiliumBGPPeerConfig", "bgp-lab-frr"),
@@ -62,8 +63,8 @@ def test_bgp_checks_run_after_the_bgp_resources_the_echo_service_and_the_routers
         ("kubernetes:cilium.io/v2:CiliumLoadBalancerIPPool", "bgp-lab-vips"),
         ("kubernetes:cilium.io/v2:CiliumBGPClusterConfig", "bgp-lab-asn-65001"),
         ("kubernetes:core/v1:Service", "bgp-echo-service"),
-        ("docker:index/container:Container", "frr0-container"),
-        ("docker:index/container:Container", "frr1-container"),
+        (COMMAND, "frr0-ready"),
+        (COMMAND, "frr1-ready"),
         *((COMMAND, f"routes-lab-bgp-{n}-routes") for n in ("control-plane", "worker", "worker2")),
     }
     needed = {name: ev.one(typ, name).urn for typ, name in wanted}

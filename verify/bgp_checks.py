@@ -315,6 +315,7 @@ BGP_CATALOGUE: tuple[Check, ...] = (
         "every node peers with every FRR router",
         "vtysh `show bgp summary json`: every node IP is a peer in ipv4Unicast.peers, state Established",
         bgp_sessions,
+        bgp_dependent=True,
     ),
     Check(
         "bgp.pod-cidrs",
@@ -322,6 +323,7 @@ BGP_CATALOGUE: tuple[Check, ...] = (
         "FRR learns each node's pod CIDR from that node",
         "`show ip route json`: each node's pod CIDR, protocol bgp, selected and installed, nexthop = that node's IP",
         bgp_pod_cidrs,
+        bgp_dependent=True,
     ),
     Check(
         "bgp.ecmp",
@@ -329,6 +331,7 @@ BGP_CATALOGUE: tuple[Check, ...] = (
         "the Service VIP has one path per node",
         "FRR's RIB and the router's kernel FIB hold N nexthops for the VIP /32, one per node IP",
         bgp_ecmp,
+        bgp_dependent=True,
     ),
     Check(
         "bgp.ecmp-spread",
@@ -337,6 +340,7 @@ BGP_CATALOGUE: tuple[Check, ...] = (
         f"{SPREAD_FLOWS} UDP flows (distinct source ports) from the router to the VIP are captured on >= 2 nodes' eth0 "
         "(fib_multipath_hash_policy=1 on the router)",
         bgp_ecmp_spread,
+        bgp_dependent=True,
     ),
     Check(
         "bgp.transit",
@@ -344,6 +348,7 @@ BGP_CATALOGUE: tuple[Check, ...] = (
         "cross-node pod traffic goes through FRR",
         "pod-a pings pod-c with 0% loss and a capture on the router's eth0 sees the packets both ways between the pod IPs",
         bgp_transit,
+        bgp_dependent=True,
         route_dependent=True,
     ),
 )

@@ -96,6 +96,9 @@ class Check:
     # Its claim rests on the lab's own routes (the static route sets, bgp's route via FRR): it runs
     # again when they change. The other checks see the lab without them and are left alone.
     route_dependent: bool = False
+    # Its claim rests on what the BGP routers and Cilium's BGP resources are told (routers, ASNs,
+    # maximum paths): it runs again when that changes, as it does when a route set changes.
+    bgp_dependent: bool = False
     # How long a real lab may take to settle into the claim (BGP sessions, agents, routes):
     # the kind runner retries a FAIL within this budget. The replica is built settled (0).
     settle_seconds: float = 60.0
