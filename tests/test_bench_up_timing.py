@@ -47,26 +47,53 @@ def _event(stamp: int, kind: str, urn: str) -> dict[str, object]:
     return {"sequence": stamp, "timestamp": stamp, kind: {"metadata": {"urn": urn}}}
 
 
-def test_a_phase_spans_its_first_start_to_its_last_end() -> None:
+def test_the_phases_cut_the_engine_timeline_and_add_up_to_it() -> None:
+    network = f"{STACK}pulumi:pulumi:Stack$docker:index/network:Network::lab-network"
     cluster = f"{STACK}{KIND}$command:local:Command::lab-cluster"
-    nodes = f"{STACK}{KIND}$command:local:Command::lab-nodes"
+    images = f"{STACK}{KIND}$command:local:Command::lab-images"
+    chart = f"{STACK}{CILIUM}$kubernetes:helm.sh/v3:Release::cilium-chart"
+    check = f"{STACK}pulumi:pulumi:Stack$lab:index:Verify$command:local:Command::verify-x"
+    events = [
+        {"sequence": 0, "timestamp": 100, "preludeEvent": {}},
+        _event(101, "resourcePreEvent", f"{STACK}{KIND}::lab"),  # a component: no phase of its own
+        _event(101, "resourcePreEvent", network),
+        _event(103, "resOutputsEvent", network),  # made while the cluster starts: inside its phase
+        _event(103, "resourcePreEvent", cluster),
+        _event(150, "resOutputsEvent", cluster),
+        _event(150, "resourcePreEvent", images),
+        _event(153, "resOutputsEvent", images),
+        _event(153, "resourcePreEvent", chart),
+        _event(190, "resOutputsEvent", chart),
+        _event(190, "resourcePreEvent", check),
+        _event(230, "resOutputsEvent", check),
+        {"sequence": 9, "timestamp": 231, "summaryEvent": {}},
+    ]
+    found = up_timing.phases(events)
+    assert found == {
+        "cluster": 50.0,
+        "images into the nodes": 3.0,
+        "Cilium ready": 37.0,
+        "workloads and checks": 41.0,
+    }
+    assert sum(found.values()) == 231 - 100
+
+
+def test_a_lab_with_nothing_to_load_has_no_image_phase() -> None:
+    cluster = f"{STACK}{KIND}$command:local:Command::lab-cluster"
     chart = f"{STACK}{CILIUM}$kubernetes:helm.sh/v3:Release::cilium-chart"
     events = [
-        _event(100, "resourcePreEvent", f"{STACK}{KIND}::lab"),  # the component: not counted
-        _event(101, "resourcePreEvent", cluster),
-        _event(140, "resOutputsEvent", cluster),
-        _event(140, "resourcePreEvent", nodes),
-        _event(150, "resOutputsEvent", nodes),
-        _event(151, "resourcePreEvent", chart),
-        _event(190, "resOutputsEvent", chart),
-        {"sequence": 9, "timestamp": 200, "summaryEvent": {}},
+        _event(10, "resourcePreEvent", cluster),
+        _event(60, "resOutputsEvent", cluster),
+        _event(61, "resourcePreEvent", chart),
+        _event(100, "resOutputsEvent", chart),
     ]
     assert up_timing.phases(events) == {
-        "cluster": 49.0,
+        "cluster": 50.0,
         "images into the nodes": 0.0,
-        "Cilium ready": 39.0,
+        "Cilium ready": 40.0,
         "workloads and checks": 0.0,
     }
+    assert up_timing.phases([]) == dict.fromkeys(up_timing.PHASES, 0.0)
 
 
 def test_the_table_gives_medians_and_the_spread_over_runs() -> None:
