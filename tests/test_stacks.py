@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -246,3 +247,13 @@ def test_editing_a_kind_script_does_not_replace_the_cluster(monkeypatch: pytest.
     after = evaluate("overlay")
     diff = changes(before, after)
     assert diff[(COMMAND, "lab-overlay-cluster")] == "update"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).resolve().parent.parent / "stacks").glob("Pulumi.*.yaml"))
+)
+def test_a_shipped_stack_file_is_bound_to_no_passphrase(path: Path) -> None:
+    """`pulumi stack select --create` writes the passphrase's salt into the stack file; shipped with
+    it, every other passphrase (a user's, each test lab's) is refused ("incorrect passphrase")."""
+    text = path.read_text()
+    assert "encryptionsalt" not in text and "secure:" not in text, path.name
