@@ -21,7 +21,11 @@ FAKE_DOCKER = """#!/bin/bash
 echo "docker $*" >> "$FAKE_LOG"
 case "$1" in
   logs) cat "$FAKE_STATE/log" ;;
-  exec) cat "$FAKE_STATE/running-config" 2>/dev/null ;;
+  exec)
+    case "$*" in
+      *cmdline*) [ -e "$FAKE_STATE/restarting" ] && rm "$FAKE_STATE/restarting" ;;  # once, then done
+      *) cat "$FAKE_STATE/running-config" 2>/dev/null ;;
+    esac ;;
 esac
 """
 RUNNING = "frr version 8.4.4\nhostname lab-bgp-frr0\n!\nrouter bgp 65000\n bgp router-id 172.30.9.254\nexit\n"
@@ -30,7 +34,7 @@ UP = "2026/12/07 10:00:05 WATCHFRR: [KWE5Q-QNGFC] all daemons up, doing startup-
 
 
 def _ready(
-    tmp_path: Path, log: str, running: str | None, timeout: int = 5
+    tmp_path: Path, log: str, running: str | None, timeout: int = 5, restarting: bool = False
 ) -> subprocess.CompletedProcess[str]:
     bin_dir, state = tmp_path / "bin", tmp_path / "state"
     for folder in (bin_dir, state):
@@ -40,6 +44,8 @@ def _ready(
     (state / "log").write_text(log)
     if running is not None:
         (state / "running-config").write_text(running)
+    if restarting:
+        (state / "restarting").write_text("")
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "FAKE_LOG": str(tmp_path / "calls.log"),
@@ -81,6 +87,14 @@ def test_a_rejected_line_fails_the_router_quoting_it_even_though_bgp_runs(
     assert "FRR on lab-bgp-frr0 rejected lines of its configuration at startup" in result.stderr
     assert "21: " in result.stderr and "neighbor NODES bogus-knob 3" in result.stderr
     assert "fix: the rendered config (frr/frr.conf.j2)" in result.stderr
+
+
+def test_it_waits_for_the_command_that_applies_the_config_to_end(tmp_path: Path) -> None:
+    """watchfrr can say "all daemons up" while `vtysh -b` still runs: the script looks again."""
+    result = _ready(tmp_path, BOOT_LOG + UP, RUNNING, restarting=True)
+    assert result.returncode == 0, result.stderr
+    calls = Path(tmp_path / "calls.log").read_text()
+    assert calls.count("cmdline") == 2, calls
 
 
 def test_a_processing_failure_without_a_line_still_fails_the_router(tmp_path: Path) -> None:

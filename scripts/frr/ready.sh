@@ -15,11 +15,16 @@ rejected() {
     | grep -E '^line [0-9]+: %|on config line [0-9]+: |^Configuration file\[.*\] processing failure' || true
 }
 
-# watchfrr says "all daemons up" once the daemons answer and the command that started them (with
-# its `vtysh -b`) has ended: only then is every rejection in the log.
+# Every rejection is in the log once the daemons are up and the command watchfrr forked to start
+# them (`watchfrr.sh restart all`, which applies frr.conf with `vtysh -b`) has ended: watchfrr may
+# say "all daemons up" before that. The image has no pgrep: the command is looked for in /proc
+# (the pattern's brackets keep the search from finding itself).
+restarting() {
+  docker exec "$LAB_ROUTER" sh -c 'grep -qs "watchfrr[.]sh" /proc/[0-9]*/cmdline'
+}
 deadline=$((SECONDS + LAB_TIMEOUT))
 echo "waiting for FRR on $LAB_ROUTER to start its daemons and read /etc/frr/frr.conf ..." >&2
-until docker logs "$LAB_ROUTER" 2>&1 | grep -q 'all daemons up'; do
+until docker logs "$LAB_ROUTER" 2>&1 | grep -q 'all daemons up' && ! restarting; do
   (( SECONDS < deadline )) || break
   sleep 1
 done
