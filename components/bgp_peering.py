@@ -33,27 +33,32 @@ class BgpPeeringArgs:
 
 
 def cluster_configs(config: LabConfig, plan: AddressPlan, routers: Sequence[str]) -> list[dict[str, Any]]:
-    """One CiliumBGPClusterConfig per node ASN (nodes selected by hostname), peering with every router."""
+    """One CiliumBGPClusterConfig per node (selected by hostname), peering with every router.
+
+    Per node, not per ASN: a change of ASNs or routers then updates each node's own config in
+    place, and no node moves from one config to another. Grouped by ASN, a change from one ASN
+    to one per node narrowed a shared config while the workers moved to new ones, and on a real
+    lab the control plane then sent nothing to a router added in the same change; and a config
+    left without nodes is deleted only at the end of `pulumi up`, after the checks. The BGP
+    instance is named by its ASN: a node whose ASN changes gets a new instance, as Cilium
+    re-creates one for a new local ASN."""
     assert config.bgp is not None
-    by_asn: dict[int, list[str]] = {}
+    specs = []
     for node in plan.nodes:
         assert node.asn is not None
-        by_asn.setdefault(node.asn, []).append(node.name)
-    specs = []
-    for asn, nodes in sorted(by_asn.items()):
         specs.append(
             {
-                "name": f"lab-asn-{asn}",
+                "name": f"lab-node-{node.name}",
                 "spec": {
                     "nodeSelector": {
                         "matchExpressions": [
-                            {"key": "kubernetes.io/hostname", "operator": "In", "values": nodes}
+                            {"key": "kubernetes.io/hostname", "operator": "In", "values": [node.name]}
                         ]
                     },
                     "bgpInstances": [
                         {
-                            "name": f"asn-{asn}",
-                            "localASN": asn,
+                            "name": f"asn-{node.asn}",
+                            "localASN": node.asn,
                             "peers": [
                                 {
                                     "name": f"frr{i}",

@@ -29,23 +29,21 @@ def with_bgp(**bgp: Any) -> dict[str, Any]:
 
 
 def test_cilium_bgp_v2_resources(bgp: Evaluation) -> None:
-    (cluster_config,) = crs(bgp, "CiliumBGPClusterConfig")
-    spec = cluster_config.inputs["spec"]
-    (instance,) = spec["bgpInstances"]
-    assert instance["localASN"] == 65001
-    assert instance["peers"] == [
-        {
-            "name": "frr0",
-            "peerAddress": "172.30.5.254",
-            "peerASN": 65000,
-            "peerConfigRef": {"name": "lab-frr"},
-        }
-    ]
-    assert spec["nodeSelector"]["matchExpressions"][0]["values"] == [
-        "lab-bgp-control-plane",
-        "lab-bgp-worker",
-        "lab-bgp-worker2",
-    ]
+    selected = []
+    for cluster_config in crs(bgp, "CiliumBGPClusterConfig"):
+        spec = cluster_config.inputs["spec"]
+        (instance,) = spec["bgpInstances"]
+        assert (instance["name"], instance["localASN"]) == ("asn-65001", 65001)
+        assert instance["peers"] == [
+            {
+                "name": "frr0",
+                "peerAddress": "172.30.5.254",
+                "peerASN": 65000,
+                "peerConfigRef": {"name": "lab-frr"},
+            }
+        ]
+        selected += spec["nodeSelector"]["matchExpressions"][0]["values"]
+    assert sorted(selected) == ["lab-bgp-control-plane", "lab-bgp-worker", "lab-bgp-worker2"]
     (peer,) = crs(bgp, "CiliumBGPPeerConfig")
     family = peer.inputs["spec"]["families"][0]
     assert (family["afi"], family["safi"]) == ("ipv4", "unicast")
@@ -70,8 +68,10 @@ def test_cilium_resources_wait_for_the_crd_gate_and_go_with_the_cluster(bgp: Eva
         "bgp-echo",
         "bgp-echo-service",
         "bgp-lab-advertisements",
-        "bgp-lab-asn-65001",
         "bgp-lab-frr",
+        "bgp-lab-node-lab-bgp-control-plane",
+        "bgp-lab-node-lab-bgp-worker",
+        "bgp-lab-node-lab-bgp-worker2",
         "bgp-lab-vips",
     ]
     for r in gated:
@@ -119,26 +119,39 @@ def test_two_routers_peer_with_every_node_and_share_the_route() -> None:
     ev = evaluate("bgp", with_bgp(routers=2))
     frrs = sorted(c.inputs["name"] for c in ev.by_type(CONTAINER) if c.name.startswith("frr"))
     assert frrs == ["lab-bgp-frr0", "lab-bgp-frr1"]
-    (cluster_config,) = crs(ev, "CiliumBGPClusterConfig")
-    peers = cluster_config.inputs["spec"]["bgpInstances"][0]["peers"]
-    assert [p["peerAddress"] for p in peers] == ["172.30.5.254", "172.30.5.253"]
+    configs = crs(ev, "CiliumBGPClusterConfig")
+    assert len(configs) == 3
+    for cluster_config in configs:
+        peers = cluster_config.inputs["spec"]["bgpInstances"][0]["peers"]
+        assert [p["peerAddress"] for p in peers] == ["172.30.5.254", "172.30.5.253"]
     routes = {
         r.inputs["environment"]["LAB_ROUTES"] for r in ev.by_type(COMMAND) if r.name.startswith("routes-")
     }
     assert routes == {"10.10.0.0/16 nexthop via 172.30.5.254 nexthop via 172.30.5.253"}
 
 
-def test_different_node_asns_get_one_cluster_config_each_and_multipath_relax() -> None:
+def test_each_node_gets_its_own_cluster_config_with_its_asn_and_multipath_relax() -> None:
     ev = evaluate("bgp", with_bgp(nodeAsn=[65001, 65002, 65002]))
     configs = {c.inputs["metadata"]["name"]: c.inputs["spec"] for c in crs(ev, "CiliumBGPClusterConfig")}
-    assert set(configs) == {"lab-asn-65001", "lab-asn-65002"}
-    assert configs["lab-asn-65002"]["nodeSelector"]["matchExpressions"][0]["values"] == [
-        "lab-bgp-worker",
-        "lab-bgp-worker2",
-    ]
+    nodes = ("lab-bgp-control-plane", "lab-bgp-worker", "lab-bgp-worker2")
+    assert set(configs) == {f"lab-node-{n}" for n in nodes}
+    for node, asn in zip(nodes, (65001, 65002, 65002), strict=True):
+        spec = configs[f"lab-node-{node}"]
+        assert spec["nodeSelector"]["matchExpressions"][0]["values"] == [node]
+        [instance] = spec["bgpInstances"]
+        assert (instance["name"], instance["localASN"]) == (f"asn-{asn}", asn)
     frr = next(c for c in ev.by_type(CONTAINER) if c.name == "frr0-container")
     conf = next(u["content"] for u in frr.inputs["uploads"] if u["file"] == "/etc/frr/frr.conf")
     assert "bgp bestpath as-path multipath-relax" in conf
+
+
+def test_a_change_of_asns_and_routers_updates_each_nodes_config_in_place(bgp: Evaluation) -> None:
+    """No config is created or deleted (a deletion would wait for the end of `pulumi up`, after the
+    checks) and no node moves from one config to another."""
+    diff = changes(bgp, evaluate("bgp", with_bgp(nodeAsn=[65001, 65002, 65003], routers=2)))
+    configs = {name: op for (typ, name), op in diff.items() if typ.endswith("CiliumBGPClusterConfig")}
+    assert configs == {"bgp-lab-node-lab-bgp-worker": "update", "bgp-lab-node-lab-bgp-worker2": "update",
+                       "bgp-lab-node-lab-bgp-control-plane": "update"}  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,10 @@ def test_bgp_checks_run_after_the_bgp_resources_the_echo_service_and_the_routers
         ("kubernetes:cilium.io/v2:CiliumBGPPeerConfig", "bgp-lab-frr"),
         ("kubernetes:cilium.io/v2:CiliumBGPAdvertisement", "bgp-lab-advertisements"),
         ("kubernetes:cilium.io/v2:CiliumLoadBalancerIPPool", "bgp-lab-vips"),
-        ("kubernetes:cilium.io/v2:CiliumBGPClusterConfig", "bgp-lab-asn-65001"),
+        *(
+            ("kubernetes:cilium.io/v2:CiliumBGPClusterConfig", f"bgp-lab-node-lab-bgp-{n}")
+            for n in ("control-plane", "worker", "worker2")
+        ),
         ("kubernetes:core/v1:Service", "bgp-echo-service"),
         (COMMAND, "frr0-ready"),
         (COMMAND, "frr1-ready"),
