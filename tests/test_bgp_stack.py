@@ -33,7 +33,7 @@ def test_cilium_bgp_v2_resources(bgp: Evaluation) -> None:
     for cluster_config in crs(bgp, "CiliumBGPClusterConfig"):
         spec = cluster_config.inputs["spec"]
         (instance,) = spec["bgpInstances"]
-        assert (instance["name"], instance["localASN"]) == ("asn-65001", 65001)
+        assert (instance["name"], instance["localASN"]) == ("asn-65001-routers-1", 65001)
         assert instance["peers"] == [
             {
                 "name": "frr0",
@@ -116,14 +116,16 @@ def test_nodes_route_the_pod_supernet_via_frr(bgp: Evaluation) -> None:
 
 
 def test_two_routers_peer_with_every_node_and_share_the_route() -> None:
+    """A second router gives every node a new BGP instance (its name counts the routers)."""
     ev = evaluate("bgp", with_bgp(routers=2))
     frrs = sorted(c.inputs["name"] for c in ev.by_type(CONTAINER) if c.name.startswith("frr"))
     assert frrs == ["lab-bgp-frr0", "lab-bgp-frr1"]
     configs = crs(ev, "CiliumBGPClusterConfig")
     assert len(configs) == 3
     for cluster_config in configs:
-        peers = cluster_config.inputs["spec"]["bgpInstances"][0]["peers"]
-        assert [p["peerAddress"] for p in peers] == ["172.30.5.254", "172.30.5.253"]
+        [instance] = cluster_config.inputs["spec"]["bgpInstances"]
+        assert instance["name"] == "asn-65001-routers-2"
+        assert [p["peerAddress"] for p in instance["peers"]] == ["172.30.5.254", "172.30.5.253"]
     routes = {
         r.inputs["environment"]["LAB_ROUTES"] for r in ev.by_type(COMMAND) if r.name.startswith("routes-")
     }
@@ -139,7 +141,7 @@ def test_each_node_gets_its_own_cluster_config_with_its_asn_and_multipath_relax(
         spec = configs[f"lab-node-{node}"]
         assert spec["nodeSelector"]["matchExpressions"][0]["values"] == [node]
         [instance] = spec["bgpInstances"]
-        assert (instance["name"], instance["localASN"]) == (f"asn-{asn}", asn)
+        assert (instance["name"], instance["localASN"]) == (f"asn-{asn}-routers-1", asn)
     frr = next(c for c in ev.by_type(CONTAINER) if c.name == "frr0-container")
     conf = next(u["content"] for u in frr.inputs["uploads"] if u["file"] == "/etc/frr/frr.conf")
     assert "bgp bestpath as-path multipath-relax" in conf
