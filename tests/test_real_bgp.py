@@ -6,7 +6,8 @@ One stack (a user's stack file from the shipped bgp one) goes through, in order:
 2. a rejected FRR line (a test-only template line): `make up` fails at the router's readiness,
    quoting the line;
 3. one node's agent frozen: bgp.sessions FAILs naming that node; thawed, it PASSes again;
-4. two routers and a distinct ASN per node, in one change: every check PASSes on both routers;
+4. two routers and a distinct ASN per node, in one change: every check PASSes on both routers
+   (the change that found a router added to a running BGP instance getting nothing from it);
 5. `bgp.maximumPaths: 1`: bgp.ecmp FAILs inside `make up`;
 6. destroy leaves nothing.
 The failover figure (hold timer + graceful restart) is a benchmark: bench/bgp_failover.py.
@@ -134,8 +135,15 @@ def test_bgp_one_path_at_most_fails_ecmp(lab: Lab, bgp: dict[str, Any]) -> None:
     _set_bgp(lab, maximumPaths=1)
     done = lab.make("up", f"STACK={STACK}")
     assert done.returncode != 0, done.stdout[-3000:]
-    found = statuses(records(lab, STACK))
-    assert found["bgp.ecmp"] == "FAIL", found
+    found = records(lab, STACK)
+    assert statuses(found)["bgp.ecmp"] == "FAIL", statuses(found)
+    # Each router keeps exactly the one path it may: the FAIL is the setting's, not a broken lab.
+    one_path = [
+        f for f in found["bgp.ecmp"]["findings"] if f.startswith("FAIL") and "has 1 BGP nexthops" in f
+    ]
+    assert len(one_path) == len(
+        json.loads(lab.pulumi("stack", "output", "--json", "--stack", STACK))["routers"]
+    )
 
 
 def test_bgp_destroy_leaves_nothing(lab: Lab, bgp: dict[str, Any]) -> None:
