@@ -600,6 +600,7 @@ def test_the_lab_values_under_the_offline_switch_pass_the_real_chart_schema(mode
             "ciliumAgent": "cdl/cilium:1.20.2-k",
             "ciliumOperator": "cdl/operator-generic:1.20.2-k",
             "tools": "cdl/tools:bookworm-k",
+            "frr": "cdl/frr:bookworm-k",
         },
         "test",
     )

@@ -674,6 +674,7 @@ def _manifest(tmp_path: Path, version: str = "1.20.2") -> Path:
                 "ciliumAgent": "cdl/cilium:1.20.2-k",
                 "ciliumOperator": "cdl/operator-generic:1.20.2-k",
                 "tools": "cdl/tools:1-k",
+                "frr": "cdl/frr:1-k",
             }
         )
     )
