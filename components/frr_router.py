@@ -108,6 +108,9 @@ class FrrRouter(pulumi.ComponentResource):
             interpreter=INTERPRETER,
             environment={"LAB_ROUTER": spec.hostname, "LAB_TIMEOUT": str(READY_TIMEOUT_SECONDS)},
             triggers=[self.container.id],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]),
+            # Nothing to undo on delete; gone with the lab, as every command without a delete is.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.container], deleted_with=args.cluster.cluster
+            ),
         )
         self.register_outputs({"name": spec.hostname, "address": self.address, "asn": spec.asn})
