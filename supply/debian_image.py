@@ -186,6 +186,10 @@ def import_changes(changes: Sequence[str]) -> list[str]:
     """`--change` arguments for `docker import`, each change a Dockerfile line (JSON-form argv)."""
     for line in changes:
         instruction, _, value = line.partition(" ")
-        if instruction not in ("CMD", "ENTRYPOINT") or not isinstance(json.loads(value), list):
+        try:
+            argv = json.loads(value)
+        except json.JSONDecodeError:
+            argv = None
+        if instruction not in ("CMD", "ENTRYPOINT") or not isinstance(argv, list):
             raise DebianImageError(f"not a JSON-form CMD or ENTRYPOINT: {line!r}")
     return [arg for line in changes for arg in ("--change", line)]
