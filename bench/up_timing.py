@@ -131,16 +131,18 @@ def _event(line: str) -> dict[str, object] | None:
 
 
 def run_once(stack: str, log: Path, env: Mapping[str, str]) -> dict[str, float]:
-    if (ROOT / ".pulumi-state" / ".pulumi" / "stacks" / "cilium-datapath-lab" / f"{stack}.json").exists():
-        _make("destroy", stack, env)  # a stack left up: the up must start from nothing
-    # `pulumi stack select --create` writes its passphrase's salt into the stack file: put the file
-    # back as it was, so a benchmark leaves the tree as it found it.
+    # Pulumi writes its passphrase's salt into the stack file (at `stack select --create`, and
+    # again at a destroy): put the file back as it was, so a benchmark leaves the tree as it found it.
     stack_file = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
     before = stack_file.read_text()
     try:
-        total = _make("up", stack, env, log)
+        if (ROOT / ".pulumi-state" / ".pulumi" / "stacks" / "cilium-datapath-lab" / f"{stack}.json").exists():
+            _make("destroy", stack, env)  # a stack left up: the up must start from nothing
+        try:
+            total = _make("up", stack, env, log)
+        finally:
+            _make("destroy", stack, env)
     finally:
-        _make("destroy", stack, env)
         stack_file.write_text(before)
     events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     result = phases(events)
