@@ -19,12 +19,15 @@ from lab.scripts import INTERPRETER, script
 
 FAKE_DOCKER = """#!/bin/bash
 echo "docker $*" >> "$FAKE_LOG"
+# A real docker CLI streams its output in pieces: with FAKE_STATE/streams, the last piece comes
+# later, when a reader that stopped at its match has gone (SIGPIPE, exit 141).
+more() { [ -e "$FAKE_STATE/streams" ] && { sleep 0.2; echo "(more output)"; }; return 0; }
 case "$1" in
-  logs) cat "$FAKE_STATE/log" ;;
+  logs) cat "$FAKE_STATE/log"; more ;;
   exec)
     case "$*" in
       *cmdline*) [ -e "$FAKE_STATE/restarting" ] && rm "$FAKE_STATE/restarting" ;;  # once, then done
-      *) cat "$FAKE_STATE/running-config" 2>/dev/null ;;
+      *) cat "$FAKE_STATE/running-config" 2>/dev/null && more ;;
     esac ;;
 esac
 """
@@ -34,7 +37,12 @@ UP = "2026/12/07 10:00:05 WATCHFRR: [KWE5Q-QNGFC] all daemons up, doing startup-
 
 
 def _ready(
-    tmp_path: Path, log: str, running: str | None, timeout: int = 5, restarting: bool = False
+    tmp_path: Path,
+    log: str,
+    running: str | None,
+    timeout: int = 5,
+    restarting: bool = False,
+    streams: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     bin_dir, state = tmp_path / "bin", tmp_path / "state"
     for folder in (bin_dir, state):
@@ -46,6 +54,8 @@ def _ready(
         (state / "running-config").write_text(running)
     if restarting:
         (state / "restarting").write_text("")
+    if streams:
+        (state / "streams").write_text("")
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "FAKE_LOG": str(tmp_path / "calls.log"),
@@ -95,6 +105,16 @@ def test_it_waits_for_the_command_that_applies_the_config_to_end(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     calls = Path(tmp_path / "calls.log").read_text()
     assert calls.count("cmdline") == 2, calls
+
+
+def test_output_that_goes_on_after_the_match_is_read_whole(tmp_path: Path) -> None:
+    """Seen in CI: `docker exec ... | grep -q` under pipefail failed a router that ran its BGP
+    instance, as grep left at its match and docker died writing the rest. Here the log and the
+    running config go on after the lines looked for; the router is ready at the first look."""
+    result = _ready(tmp_path, BOOT_LOG + UP, RUNNING, streams=True)
+    assert result.returncode == 0, result.stderr
+    calls = Path(tmp_path / "calls.log").read_text()
+    assert calls.count("docker logs") == 2, calls  # once until up, once for rejected lines
 
 
 def test_a_processing_failure_without_a_line_still_fails_the_router(tmp_path: Path) -> None:

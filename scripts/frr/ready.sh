@@ -10,9 +10,22 @@
 # Environment: LAB_ROUTER (the router container), LAB_TIMEOUT (seconds).
 set -euo pipefail
 
+# Read first, then matched: `docker ... | grep -q` can SIGPIPE docker once grep has its match,
+# which pipefail would count as a failure (a router running its BGP instance said to run none).
+router_log() {
+  docker logs "$LAB_ROUTER" 2>&1 || true
+}
 rejected() {
-  docker logs "$LAB_ROUTER" 2>&1 \
-    | grep -E '^line [0-9]+: %|on config line [0-9]+: |^Configuration file\[.*\] processing failure' || true
+  grep -E '^line [0-9]+: %|on config line [0-9]+: |^Configuration file\[.*\] processing failure' \
+    <<< "$(router_log)" || true
+}
+daemons_up() {
+  grep -q 'all daemons up' <<< "$(router_log)"
+}
+runs_bgp() {
+  local config
+  config=$(docker exec "$LAB_ROUTER" vtysh -c 'show running-config' 2>/dev/null) || return 1
+  grep -q '^router bgp ' <<< "$config"
 }
 
 # Every rejection is in the log once the daemons are up and the command watchfrr forked to start
@@ -24,7 +37,7 @@ restarting() {
 }
 deadline=$((SECONDS + LAB_TIMEOUT))
 echo "waiting for FRR on $LAB_ROUTER to start its daemons and read /etc/frr/frr.conf ..." >&2
-until docker logs "$LAB_ROUTER" 2>&1 | grep -q 'all daemons up' && ! restarting; do
+until daemons_up && ! restarting; do
   (( SECONDS < deadline )) || break
   sleep 1
 done
@@ -36,7 +49,7 @@ if [[ -n "$lines" ]]; then
   echo "fix: the rendered config (frr/frr.conf.j2) must use only commands this FRR version accepts" >&2
   exit 1
 fi
-if ! docker exec "$LAB_ROUTER" vtysh -c 'show running-config' 2>/dev/null | grep -q '^router bgp '; then
+if ! runs_bgp; then
   echo "FRR on $LAB_ROUTER runs no BGP instance (waited up to ${LAB_TIMEOUT}s); its log ends with:" >&2
   docker logs --tail 30 "$LAB_ROUTER" 2>&1 | sed 's/^/  /' >&2
   exit 1
