@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from verify.checks import Context, Status, Verdict
-from verify.probe import CommandResult, DeclaredRoute, NodeInfo, PodInfo, Topology
+from verify.probe import TRACE_ARGV, CommandResult, DeclaredRoute, NodeInfo, PodInfo, Topology
 
 T = TypeVar("T")
 RECORDED = Path(__file__).resolve().parent / "data" / "recorded"
 PCAP_HEADER_LEN = 24
 SCRIPT = "<script>"  # what stands for the program text of `python3 -c <program> ...` in a key
 
-Key = tuple[str, str, tuple[str, ...]]  # (call, target, argv): call is "node", "pod" or "kube"
+Key = tuple[str, str, tuple[str, ...]]  # (call, target, argv): call is "node", "pod", "kube" or "trace"
 CaptureKey = tuple[str, str, str]  # (node, interface, bpf filter)
 
 
@@ -227,6 +227,11 @@ class FakeProbe:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(recorded)
         return out, result
+
+    def trace(self, node: str, traffic: Callable[[], T], timeout: float = 15.0) -> tuple[CommandResult, T]:
+        """The recorded monitor output on `node` (keyed as the call "trace"), with the traffic run."""
+        result = traffic()
+        return self._answer("trace", node, TRACE_ARGV, f"node {node} (cilium agent)"), result
 
 
 # --- editing recorded output -------------------------------------------------------------------

@@ -28,6 +28,7 @@ README_CHECKS: dict[str, tuple[str, ...]] = {
     "static.fails-without-routes": ("static",),
     "static.routes": ("static",),
     "static.ping": ("static",),
+    "datapath.trace": _ALL,
     "path.mtu": _ALL,
     "bgp.sessions": ("bgp",),
     "bgp.pod-cidrs": ("bgp",),

@@ -195,13 +195,26 @@ def _move_pod(lab: Lab, cluster: str, pod: str, node: str) -> None:
     assert ready.returncode == 0, ready.stderr
 
 
-def test_overlay_with_both_pods_on_one_node_the_capture_fails(lab: Lab, overlay: dict[str, Any]) -> None:
+def _failed(record: dict[str, Any]) -> list[str]:
+    return [f for f in record["findings"] if f.startswith("FAIL")]
+
+
+def test_overlay_with_both_pods_on_one_node_the_capture_and_trace_fail(
+    lab: Lab, overlay: dict[str, Any]
+) -> None:
     """pod-c moved next to pod-a: they still reach each other, but nothing crosses the underlay in
-    VXLAN, and overlay.capture, which claims it does, FAILs."""
+    VXLAN: overlay.capture, which claims it does, FAILs; and Cilium's own trace points show the
+    echo requests handed to pod-c's endpoint, not to-overlay, so datapath.trace FAILs on that."""
     stack = OVERLAY
     _move_pod(lab, stack, "pod-c", f"{stack}-worker")
-    code, records, said = verify_by_hand(lab, stack, "overlay.capture")
-    assert code == 1 and statuses(records) == {"overlay.capture": "FAIL"}, said
+    code, found, said = verify_by_hand(lab, stack, "overlay.capture", "datapath.trace")
+    assert code == 1 and statuses(found) == {"overlay.capture": "FAIL", "datapath.trace": "FAIL"}, said
+    failed = _failed(found["datapath.trace"])
+    assert any(re.match(r"FAIL an echo request to pod-c traced at to-overlay on ", f) for f in failed), failed
+    assert any(
+        "traced pod-a's echo requests to pod-c (at: to-endpoint)" in f
+        for f in found["datapath.trace"]["findings"]
+    )
 
 
 def test_destroy_after_kind_delete_by_hand_leaves_nothing(lab: Lab, overlay: dict[str, Any]) -> None:
@@ -236,6 +249,20 @@ def test_native_auto_up_passes_every_check(lab: Lab, native: dict[str, Any]) -> 
 
 def test_native_auto_a_detached_lxc_program_fails_bpf_hooks(lab: Lab, native: dict[str, Any]) -> None:
     _detach_one_lxc_program_and_see_bpf_hooks_fail(lab, "native-auto")
+
+
+def test_native_auto_with_both_pods_on_one_node_the_trace_fails(lab: Lab, native: dict[str, Any]) -> None:
+    """pod-c moved next to pod-a: the agent hands the echo requests to pod-c's endpoint, neither
+    to the stack nor to the device, and datapath.trace, which claims the native hand-off, FAILs."""
+    stack = LABS["native-auto"][0]
+    pod_a = kubectl(lab, stack, "-n", "cdl-verify", "get", "pod", "pod-a")
+    pod_a_node = pod_a["spec"]["nodeName"]
+    _move_pod(lab, stack, "pod-c", pod_a_node)
+    code, found, said = verify_by_hand(lab, stack, "datapath.trace")
+    assert code == 1 and statuses(found) == {"datapath.trace": "FAIL"}, said
+    failed = _failed(found["datapath.trace"])
+    assert any("traced at to-stack or to-network" in f for f in failed), failed
+    assert not any("traced at to-overlay" in f for f in failed), failed
 
 
 def test_native_auto_destroy_leaves_nothing(lab: Lab, native: dict[str, Any]) -> None:

@@ -733,6 +733,9 @@ class BgpProbe:
     ) -> tuple[Path, T]:
         return self._replica.capture(node, interface, bpf_filter, traffic, out, count, timeout)
 
+    def trace(self, node: str, traffic: Callable[[], T], timeout: float = 15.0) -> tuple[CommandResult, T]:
+        return self._replica.trace(node, traffic, timeout)
+
 
 def _exists(path: Path) -> Callable[[], tuple[bool, str]]:
     return lambda: (path.exists(), f"{path} does not exist yet")

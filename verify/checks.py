@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from verify import parsers
+from verify.monitor import parse_trace as monitor_parse
 from verify.pcap import PacketInfo, analyze
 from verify.probe import CommandResult, PodInfo, Probe, Topology
 
@@ -555,6 +556,55 @@ def path_mtu(probe: Probe, ctx: Context, v: Verdict) -> None:
         )
 
 
+# Where a native mode hands a cross-node packet on: to the host's stack (legacy host routing) or
+# straight to the device (BPF host routing, bpf_redirect_neigh): never into the tunnel.
+NATIVE_HANDOFFS = ("to-stack", "to-network")
+
+
+def datapath_trace(probe: Probe, ctx: Context, v: Verdict) -> None:
+    topo = probe.topology
+    a, _, c = _pods(topo)
+    v.expect(a.node != c.node, f"pod-a and pod-c are on two nodes ({a.node}, {c.node})")
+    monitor, ping_result = probe.trace(a.node, lambda: ping(probe, a.name, c.ip, count=5))
+    summary = ping_fact(v, f"ping pod-a -> pod-c {c.ip}", ping_result)
+    events = monitor_parse(monitor.stdout)
+    between = [e for e in events if {e.src, e.dst} == {str(a.ip), str(c.ip)}]
+    kept = ctx.artifacts / f"datapath.trace-{a.node}.txt"  # the whole event stream, to read at leisure
+    ctx.artifacts.mkdir(parents=True, exist_ok=True)
+    kept.write_text(monitor.stdout)
+    v.evidence.append(
+        Evidence(
+            f"cilium-dbg monitor --type trace on {a.node}: the events between pod-a and pod-c",
+            monitor.describe(),
+            "\n".join(e.line for e in between) + f"\n({len(events) - len(between)} other events left out)",
+            str(kept),
+        )
+    )
+    v.expect(summary.all_answered, f"pod-a reached pod-c ({summary.loss_percent:g}% loss)")
+    requests = [
+        e for e in between if (e.src, e.dst) == (str(a.ip), str(c.ip)) and e.what.endswith("EchoRequest")
+    ]
+    points = sorted({e.point for e in requests})
+    v.expect(
+        bool(requests),
+        f"{a.node}'s agent traced pod-a's echo requests to pod-c (at: {', '.join(points) or 'none'})",
+    )
+    if topo.mode in TUNNEL_STACKS:
+        v.expect(
+            "to-overlay" in points, f"an echo request to pod-c traced at to-overlay on {a.node} ({topo.mode})"
+        )
+    else:
+        handed = [p for p in points if p in NATIVE_HANDOFFS]
+        v.expect(
+            bool(handed),
+            f"an echo request to pod-c traced at {' or '.join(NATIVE_HANDOFFS)} on {a.node} (native: "
+            f"handed to the stack or straight to the device)",
+        )
+        v.expect(
+            "to-overlay" not in points, f"no echo request to pod-c traced at to-overlay on {a.node} (native)"
+        )
+
+
 # The datapath claims; verify.catalogue adds the BGP ones and is what callers use.
 DATAPATH_CHECKS: tuple[Check, ...] = (
     Check(
@@ -661,6 +711,15 @@ DATAPATH_CHECKS: tuple[Check, ...] = (
         "0% loss, TTL 62 as in the write-up",
         static_ping,
         route_dependent=True,
+    ),
+    Check(
+        "datapath.trace",
+        ALL_STACKS,
+        "Cilium's own trace points show the mode's path for a cross-node packet",
+        "while pod-a pings pod-c (another node) with 0% loss, `cilium-dbg monitor --type trace` on pod-a's node "
+        "traces its echo requests: at to-overlay in the tunnel modes; natively at to-stack or to-network, and "
+        "never at to-overlay",
+        datapath_trace,
     ),
     Check(
         "path.mtu",

@@ -23,7 +23,17 @@ from typing import Any, TypeVar
 from lab.config import LabConfig
 from lab.plan import UNDERLAY_MTU, AddressPlan
 from verify.parsers import parse_ciliumnode_pools, parse_kube_list
-from verify.probe import CommandResult, DeclaredRoute, NodeInfo, PodInfo, TcpdumpReadiness, Topology
+from verify.probe import (
+    TRACE_ARGV,
+    CommandResult,
+    DeclaredRoute,
+    MonitorReadiness,
+    NodeInfo,
+    PodInfo,
+    StreamWatch,
+    TcpdumpReadiness,
+    Topology,
+)
 
 T = TypeVar("T")
 TEST_NAMESPACE = "cdl-verify"
@@ -70,7 +80,8 @@ class KindProbe:
     def _routers(self) -> set[str]:
         return {r for r in self.topology.extra.get("routers", "").split(",") if r}
 
-    def _agent_exec(self, node: str, argv: Sequence[str], timeout: float) -> CommandResult:
+    def _agent_pod(self, node: str) -> tuple[str, CommandResult]:
+        """The Cilium agent pod on `node` ("pod/cilium-xxxxx"), or "" with the lookup that failed."""
         selector = ["-n", "kube-system", "get", "pods", "-l", "k8s-app=cilium"]
         found = _run(
             "cluster",
@@ -78,12 +89,19 @@ class KindProbe:
             30.0,
         )
         pod = found.stdout.strip().splitlines()[0] if found.ok and found.stdout.strip() else ""
+        return pod, found
+
+    def _agent_argv(self, pod: str, argv: Sequence[str], stdin: bool = False) -> list[str]:
+        exec_ = [*self._kubectl(), "-n", "kube-system", "exec", *(["-i"] if stdin else []), pod]
+        return [*exec_, "-c", "cilium-agent", "--", *argv]
+
+    def _agent_exec(self, node: str, argv: Sequence[str], timeout: float) -> CommandResult:
+        pod, found = self._agent_pod(node)
         if not pod:
             return CommandResult(
                 f"node {node}", tuple(argv), 1, "", f"no Cilium agent pod on {node}: {found.stderr}"
             )
-        exec_argv = [*self._kubectl(), "-n", "kube-system", "exec", pod, "-c", "cilium-agent", "--", *argv]
-        return _run(f"node {node} (cilium agent)", exec_argv, timeout)
+        return _run(f"node {node} (cilium agent)", self._agent_argv(pod, argv), timeout)
 
     def pod_exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
         return _run(f"pod {pod}", [*self._kubectl(), "-n", TEST_NAMESPACE, "exec", pod, "--", *argv], timeout)
@@ -146,6 +164,45 @@ class KindProbe:
                     proc.kill()
                     proc.wait()
         return out, result
+
+    def trace(self, node: str, traffic: Callable[[], T], timeout: float = 15.0) -> tuple[CommandResult, T]:
+        """`cilium-dbg monitor --type trace` in the node's agent while `traffic()` runs.
+
+        As a capture: the monitor records its PID in the agent container and is stopped with
+        SIGINT once the traffic is done; `timeout` inside the agent bounds it in any case, so no
+        monitor outlives the check even when the stop cannot reach it."""
+        pod, found = self._agent_pod(node)
+        where = f"node {node} (cilium agent)"
+        if not pod:
+            raise OSError(f"[{where}] no Cilium agent pod on {node}: {found.stderr.strip()}")
+        pidfile = f"/tmp/cdl-monitor-{uuid.uuid4().hex[:12]}.pid"  # noqa: S108 (in the agent, unique)
+        bound = str(int(timeout) + 30)  # the traffic's own time, then the stop, within it
+        monitor = ["timeout", "-s", "INT", bound, *TRACE_ARGV]
+        argv = self._agent_argv(pod, ["sh", "-c", 'echo $$ > "$0"; exec "$@"', pidfile, *monitor])
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stderr is not None
+        ready = MonitorReadiness(proc.stderr)
+        events = StreamWatch(proc.stdout)
+        try:
+            if not ready.wait(timeout):
+                proc.kill()
+                raise OSError(
+                    f"[{where}] cilium-dbg monitor did not start listening within {timeout:g}s: "
+                    f"{ready.text or 'no output'}"
+                )
+            result = traffic()
+            time.sleep(1.0)  # the last events reach the monitor through the agent's buffer
+        finally:
+            stop = ["sh", "-c", 'kill -INT "$(cat "$0")"; rm -f "$0"', pidfile]
+            _run(where, self._agent_argv(pod, stop), 30.0)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for stream in (ready, events):
+            stream.join(5.0)
+        return CommandResult(where, TRACE_ARGV, proc.returncode, events.text, ready.text), result
 
     # --- discovery ---------------------------------------------------------------------------
 

@@ -109,29 +109,40 @@ class Probe(Protocol):
         """
         ...
 
+    def trace(self, node: str, traffic: Callable[[], T], timeout: float = 15.0) -> tuple[CommandResult, T]:
+        """Cilium's own trace points on the node (`cilium-dbg monitor --type trace` in its agent)
+        while `traffic()` runs: the monitor is listening before the traffic starts and stopped
+        after it. Returns what the monitor printed and what `traffic` returned."""
+        ...
 
-class TcpdumpReadiness:
-    """The capture handshake every probe uses: tcpdump says `listening on <if>` once its socket
-    is open, and only then may traffic be sent. stderr is read on a thread, so waiting for it can
-    time out instead of hanging on a tcpdump (or `docker exec`) that never starts."""
 
-    def __init__(self, stderr: IO[str]) -> None:
+# What a probe runs in the node's Cilium agent for `trace` (and what a recorded world keys it by).
+TRACE_ARGV = ("cilium-dbg", "monitor", "--type", "trace")
+
+
+class StreamWatch:
+    """A tool's output stream read on a thread, line by line, so that waiting for the line that
+    says it is ready can time out instead of hanging on a tool (or `docker exec`) that never
+    starts. With no marker it only collects the lines (an event stream)."""
+
+    def __init__(self, stream: IO[str], marker: str | None = None) -> None:
+        self.marker = marker
         self.lines: list[str] = []
-        self._done = threading.Event()  # set on "listening on", or at EOF (tcpdump is gone)
-        self._thread = threading.Thread(target=self._read, args=(stderr,), daemon=True)
+        self._done = threading.Event()  # set on the marker, or at EOF (the tool is gone)
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
 
-    def _read(self, stderr: IO[str]) -> None:
-        for line in stderr:
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
             self.lines.append(line)
-            if "listening on" in line:
+            if self.marker is not None and self.marker in line:
                 self._done.set()
         self._done.set()
 
     def wait(self, timeout: float) -> bool:
-        """True once tcpdump is listening; False if it exited or `timeout` passed first."""
+        """True once the tool said it is ready; False if it exited or `timeout` passed first."""
         self._done.wait(timeout)
-        return any("listening on" in line for line in self.lines)
+        return self.marker is not None and any(self.marker in line for line in self.lines)
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
@@ -139,3 +150,20 @@ class TcpdumpReadiness:
     @property
     def text(self) -> str:
         return "".join(self.lines).strip()
+
+
+class TcpdumpReadiness(StreamWatch):
+    """The capture handshake every probe uses: tcpdump says `listening on <if>` on stderr once its
+    socket is open, and only then may traffic be sent."""
+
+    def __init__(self, stderr: IO[str]) -> None:
+        super().__init__(stderr, "listening on")
+
+
+class MonitorReadiness(StreamWatch):
+    """The same handshake for `cilium-dbg monitor`: it says "Listening for events on 2 CPUs with
+    64x4096 of shared memory" on stderr once it is attached to the agent's event stream; the
+    events follow on stdout."""
+
+    def __init__(self, stderr: IO[str]) -> None:
+        super().__init__(stderr, "Listening for events")

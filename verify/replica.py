@@ -958,6 +958,11 @@ class Replica:
             )
         return items
 
+    def trace(self, node: str, traffic: Callable[[], T], timeout: float = 15.0) -> tuple[CommandResult, T]:
+        """The replica runs no Cilium agent, so it has no trace points to read: a check that needs
+        them cannot be judged here (its fast-tier worlds are recorded from real labs)."""
+        raise OSError(f"[node {node}] cilium-dbg monitor: the replica runs no Cilium agent")
+
     def capture(
         self,
         node: str,

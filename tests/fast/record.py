@@ -6,6 +6,9 @@ command, another capture filter), then read the diff of tests/data/recorded/ bef
     sudo .venv/bin/python tests/fast/record.py            # every world
     sudo .venv/bin/python tests/fast/record.py overlay    # one
 
+`kind-overlay` and `kind-native-auto` are recorded from real labs that are up, and only when named
+(see KIND_RECORDINGS): Cilium's trace points and `make compare`'s measurements.
+
 Each world is one replica (overlay, native-auto, static before and after its routes, bgp with FRR
 and GoBGP, bgp with two routers) against which every check of its stack ran once, every probe call
 recorded. Two worlds are derived, not recorded, because this kernel cannot build them, and say
@@ -35,7 +38,7 @@ from readme_checks import checks_of  # noqa: E402
 
 from verify import catalogue  # noqa: E402
 from verify.checks import Context, _df_ping_ok  # noqa: E402
-from verify.probe import CommandResult, Probe, Topology  # noqa: E402
+from verify.probe import TRACE_ARGV, CommandResult, Probe, Topology  # noqa: E402
 from verify.replica import topology_json  # noqa: E402
 
 T = TypeVar("T")
@@ -80,6 +83,10 @@ class Recorder:
         self.world.captures.setdefault((node, interface, bpf_filter), path.read_bytes())
         return path, result
 
+    def trace(self, node: str, traffic: Callable[[], T], timeout: float = 15.0) -> tuple[CommandResult, T]:
+        result, returned = self.inner.trace(node, traffic, timeout)
+        return self._keep("trace", node, TRACE_ARGV, result), returned
+
 
 def run_all(recorder: Recorder, checks: Sequence[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,7 +102,9 @@ def run_all(recorder: Recorder, checks: Sequence[str]) -> None:
 
 
 def stack_checks(stack: str) -> list[str]:
-    return checks_of(stack)  # README's table: what each stack's world must answer
+    """README's table: what each replica world must answer, but Cilium's own trace points,
+    which only a real lab's agent has (the kind-* worlds)."""
+    return [c for c in checks_of(stack) if c != "datapath.trace"]
 
 
 def _version(argv: list[str]) -> str:
@@ -273,6 +282,31 @@ def derive_tcx() -> None:
     )
 
 
+def record_kind(stack: str) -> None:
+    """A world from a real kind lab that is up (`make up STACK=<stack>`): Cilium's trace points
+    (datapath.trace), which the replica has no agent for, and one round of `make compare`'s
+    measurements (iperf3, ping, the wire capture, the DF search, the route tables)."""
+    from compare.measure import measure_round  # noqa: PLC0415
+    from lab.plan import plan  # noqa: PLC0415
+    from lab.stack_file import stack_config  # noqa: PLC0415
+    from verify import kind  # noqa: PLC0415
+
+    config = stack_config(stack)
+    lab_plan = plan(config)
+    probe = kind.connect(lab_plan.control_plane.name, kind.spec_from_host(config, lab_plan))
+    recorder = Recorder(probe, f"kind-{config.mode.value}")
+    run_all(recorder, ["datapath.trace"])
+    with tempfile.TemporaryDirectory() as tmp:
+        measure_round(
+            recorder, Path(tmp), samples=1, seconds=2, pings=5, say=lambda t: print(f"  {t}", file=sys.stderr)
+        )
+    about = (
+        f"a real kind lab ({config.mode.value}, Cilium {config.cilium_version}): datapath.trace and one "
+        "round of compare.measure"
+    )
+    save(recorder.world, about, "recorded from a real kind lab")
+
+
 RECORDINGS: dict[str, Callable[[], None]] = {
     "overlay": lambda: record_replica("overlay"),
     "native-auto": lambda: record_replica("native-auto"),
@@ -284,14 +318,23 @@ RECORDINGS: dict[str, Callable[[], None]] = {
 }
 
 
+# Recorded from real labs, only when named: `make up STACK=overlay` first, then
+# `.venv/bin/python tests/fast/record.py kind-overlay` (with the Makefile's DOCKER_HOST).
+KIND_RECORDINGS: dict[str, Callable[[], None]] = {
+    "kind-overlay": lambda: record_kind("overlay"),
+    "kind-native-auto": lambda: record_kind("native-auto"),
+}
+
+
 def main(argv: list[str]) -> int:
     names = argv or list(RECORDINGS)
-    unknown = [n for n in names if n not in RECORDINGS]
+    every = {**RECORDINGS, **KIND_RECORDINGS}
+    unknown = [n for n in names if n not in every]
     if unknown:
-        print(f"unknown: {unknown}; worlds: {list(RECORDINGS)}", file=sys.stderr)
+        print(f"unknown: {unknown}; worlds: {list(every)}", file=sys.stderr)
         return 2
     for name in names:
-        RECORDINGS[name]()
+        every[name]()
     return 0
 
 

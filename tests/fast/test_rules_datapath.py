@@ -37,6 +37,8 @@ from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet
 
+from verify.probe import TRACE_ARGV
+
 # --- finding the recorded answers -------------------------------------------------------------
 
 
@@ -713,6 +715,143 @@ def _ping_answered(check: str, world_name: str, dst: str, count: int = 3) -> lis
     ]
 
 
+# --- Cilium's trace points (datapath.trace, worlds recorded from real labs) --------------------------
+
+
+def monitor(world: World) -> Answer:
+    """The recorded `cilium-dbg monitor --type trace` on pod-a's node."""
+    return world.answer("trace", world.topology.pod("pod-a").node, TRACE_ARGV)
+
+
+def _requests_to_c(world: World, line: str) -> bool:
+    a, c = world.topology.pod("pod-a"), world.topology.pod("pod-c")
+    return f": {a.ip} -> {c.ip} icmp EchoRequest" in line
+
+
+def edit_requests(change: Callable[[str], str | None]) -> Callable[[World], None]:
+    """Rewrite (or drop, on None) each traced echo request from pod-a to pod-c."""
+
+    def apply(world: World) -> None:
+        answer = monitor(world)
+        lines = []
+        for line in answer.stdout.splitlines():
+            new = change(line) if _requests_to_c(world, line) else line
+            if new is not None:
+                lines.append(new)
+        assert lines != answer.stdout.splitlines(), "the edit must change the recorded monitor output"
+        answer.stdout = "\n".join(lines) + "\n"
+
+    return apply
+
+
+def at(point: str) -> Callable[[str], str]:
+    """The same event, traced at another observation point (`-> overlay`, `-> stack`, ...)."""
+    return lambda line: re.sub(r"^(?:->|<-) \w+", point, line)
+
+
+def also_at(point: str) -> Callable[[World], None]:
+    """The request traced once more, at `point`, as if a copy had also gone that way."""
+
+    def apply(world: World) -> None:
+        answer = monitor(world)
+        extra = [at(point)(line) for line in answer.stdout.splitlines() if _requests_to_c(world, line)]
+        assert extra
+        answer.stdout = "\n".join([*answer.stdout.splitlines(), *extra]) + "\n"
+
+    return apply
+
+
+def _pod_a_node(world: World) -> int:
+    a = world.topology.pod("pod-a")
+    return [n.name for n in world.topology.nodes].index(a.node)
+
+
+TRACE_OVERLAY = "kind-overlay"
+TRACE_NATIVE = "kind-native-auto"
+_TO_C = r"pod-a's echo requests to pod-c"
+TRACE_BREAKS = [
+    Break(
+        "datapath.trace",
+        TRACE_OVERLAY,
+        "traced at to-stack, not to-overlay",
+        edit_requests(at("-> stack")),
+        (r"^FAIL an echo request to pod-c traced at to-overlay on .* \(overlay\)$",),
+    ),
+    Break(
+        "datapath.trace",
+        TRACE_OVERLAY,
+        "no trace of the requests",
+        edit_requests(lambda line: None),
+        (
+            rf"^FAIL .*'s agent traced {_TO_C} \(at: none\)$",
+            r"^FAIL an echo request to pod-c traced at to-overlay",
+        ),
+    ),
+    Break(
+        "datapath.trace",
+        TRACE_OVERLAY,
+        "a reply lost",
+        lambda w: lose_replies(ping_of(w, "pod-a", "pod-c", 5)),
+        (r"^FAIL pod-a reached pod-c \(20% loss\)$",),
+    ),
+    Break(
+        "datapath.trace",
+        TRACE_OVERLAY,
+        "pod-c on pod-a's node",
+        lambda w: move_pod(w, "pod-c", _pod_a_node(w)),
+        (r"^FAIL pod-a and pod-c are on two nodes",),
+    ),
+    Break(
+        "datapath.trace",
+        TRACE_OVERLAY,
+        "judged as native",
+        lambda w: retell(w, mode="native-auto"),
+        (
+            r"^FAIL an echo request to pod-c traced at to-stack or to-network",
+            r"^FAIL no echo request to pod-c traced at to-overlay",
+        ),
+    ),
+    Break(
+        "datapath.trace",
+        TRACE_NATIVE,
+        "traced at to-overlay instead",
+        edit_requests(at("-> overlay")),
+        (
+            r"^FAIL an echo request to pod-c traced at to-stack or to-network",
+            r"^FAIL no echo request to pod-c traced at to-overlay",
+        ),
+    ),
+    Break(
+        "datapath.trace",
+        TRACE_NATIVE,
+        "also traced at to-overlay",
+        also_at("-> overlay"),
+        (r"^FAIL no echo request to pod-c traced at to-overlay on .* \(native\)$",),
+    ),
+    Break(
+        "datapath.trace",
+        TRACE_NATIVE,
+        "handed to the stack (legacy host routing)",
+        edit_requests(at("-> stack")),
+        (),
+    ),
+    Break(
+        "datapath.trace",
+        TRACE_NATIVE,
+        "judged as a tunnel",
+        lambda w: retell(w, mode="overlay"),
+        (r"^FAIL an echo request to pod-c traced at to-overlay on .* \(overlay\)$",),
+    ),
+    Break(
+        "datapath.trace",
+        TRACE_NATIVE,
+        "a reply lost",
+        lambda w: lose_replies(ping_of(w, "pod-a", "pod-c", 5)),
+        (r"^FAIL pod-a reached pod-c \(20% loss\)$",),
+    ),
+]
+
+
 BREAKS: list[Break] = [
     # intranode.ping (all stacks): on one node, every reply back
     Break(
@@ -913,6 +1052,7 @@ BREAKS: list[Break] = [
     *_path_mtu("geneve", fails_at=(1451, 1500), passes_at=(1400, 1449)),
     *_path_mtu("native-auto", fails_at=(1450, 1499), passes_at=()),
     *_path_mtu("bgp", fails_at=(1450,), passes_at=()),
+    *TRACE_BREAKS,
 ]
 
 

@@ -20,7 +20,20 @@ STACK_OF = {
     "static-bare": "static",
     "bgp": "bgp",
     "bgp-2-routers": "bgp",
+    "kind-overlay": "overlay",
+    "kind-native-auto": "native-auto",
 }
+# What a world holds: the replica's worlds every check of their stack but Cilium's own trace
+# points (the replica runs no agent); the worlds recorded from real labs that check alone (and
+# `make compare`'s measurements, which tests/test_compare_*.py read).
+REAL_ONLY = {"datapath.trace"}
+KIND_WORLDS = {"kind-overlay", "kind-native-auto"}
+
+
+def holds(world: str, check: str) -> bool:
+    return (check in REAL_ONLY) == (world in KIND_WORLDS)
+
+
 # What a world is not: the static lab before its routes (the write-up's 3B), and after them.
 NOT_IN = {
     "static-bare": {"static.routes", "static.ping", "native.capture", "path.mtu"},
@@ -34,7 +47,12 @@ def test_every_recorded_world_is_known() -> None:
 
 @pytest.mark.parametrize(
     ("world", "check"),
-    [(w, c) for w, stack in STACK_OF.items() for c in checks_of(stack) if c not in NOT_IN.get(w, set())],
+    [
+        (w, c)
+        for w, stack in STACK_OF.items()
+        for c in checks_of(stack)
+        if c not in NOT_IN.get(w, set()) and holds(w, c)
+    ],
 )
 def test_the_world_passes_its_stacks_check(world: str, check: str, tmp_path: Path) -> None:
     verdict = judge(load_world(world), check, tmp_path)
@@ -49,10 +67,21 @@ def test_the_world_fails_what_it_is_not(world: str, check: str, tmp_path: Path) 
 def test_derived_worlds_say_so() -> None:
     for name in worlds():
         about = load_world(name).about
+        derived = name in ("geneve", "overlay-tcx")
+        real = name in KIND_WORLDS
         assert about["source"] == (
-            "recorded" if name not in ("geneve", "overlay-tcx") else "derived from overlay"
+            "derived from overlay" if derived else "recorded from a real kind lab" if real else "recorded"
         )
         assert about["rerecord"] == "tests/fast/record.py"
+
+
+def test_the_replica_has_no_trace_points_to_judge(tmp_path: Path) -> None:
+    """The replica worlds hold no monitor output: datapath.trace cannot pass on them."""
+    verdict = judge(load_world("overlay"), "datapath.trace", tmp_path)
+    assert verdict.status is Status.FAIL
+    assert any("could not collect the evidence" in f or "traced" in f for f in verdict.findings), (
+        verdict.findings
+    )
 
 
 def test_an_unrecorded_command_is_a_missing_tool(tmp_path: Path) -> None:
