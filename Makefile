@@ -54,7 +54,7 @@ SUPPLY_FIRST := supply
 _up _preview _destroy: export LAB_OFFLINE_SUPPLY = $(shell $(PYTHON) -m supply.offline manifest)
 endif
 
-.PHONY: venv test lint pytest preflight toolchain images chart cilium-images tools-image frr-image preloaded-node-image supply stack up preview destroy _up _preview _destroy bench mutation sweep clean help
+.PHONY: venv test lint pytest preflight toolchain images chart cilium-images tools-image frr-image preloaded-node-image supply stack up preview destroy _up _preview _destroy bench compare mutation sweep clean help
 
 help:
 	@echo "make up STACK=<overlay|geneve|native-auto|static|bgp>   bring a lab up"
@@ -63,6 +63,7 @@ help:
 	@echo "make sweep STACK=...     list what a stack left on the Docker host; make clean removes it"
 	@echo "make dockerd             start this machine's own Docker engine (make dockerd-stop stops it)"
 	@echo "make test                lint, type-check and run the tests"
+	@echo "make compare [MODES=...] [ROUNDS=2] [SAMPLES=5]   every mode up in turn, measured side by side (artifacts/compare/)"
 	@echo "make mutation [MODULES=lab/routes.py]   mutation score of the fast tier, per module (a benchmark)"
 	@echo "make toolchain           build the Pulumi CLI, language host, providers and kind (cached)"
 	@echo "make images              build the kind node image offline and import it into Docker (cached)"
@@ -78,7 +79,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,compare]'
 	@touch $@
 
 # shellcheck from Debian (apt-get install shellcheck). The scripts run as `bash -c <text>`
@@ -170,6 +171,17 @@ _destroy:
 
 bench: venv
 	$(PY) bench/static_eval.py
+
+# The routing modes side by side (compare/): each mode's lab up, measured and destroyed in turn;
+# artifacts/compare/report.md with its charts and compare.json. Many minutes: it says where it is.
+# MODES (default: all, geneve where the kernel has it), ROUNDS (labs per mode), SAMPLES (runs of
+# each measurement per round); COMPARE_FLAGS for the rest (`python -m compare --help`).
+MODES ?= overlay geneve native-auto static bgp
+ROUNDS ?= 2
+SAMPLES ?= 5
+COMPARE_FLAGS ?=
+compare: venv $(SUPPLY_FIRST)
+	$(PY) -m compare --modes $(MODES) --rounds $(ROUNDS) --samples $(SAMPLES) $(COMPARE_FLAGS)
 
 # Mutation testing over the fast tier (bench/mutation/run.py): a benchmark, not part of `make test`.
 # MODULES=lab/routes.py (space-separated) for some of bench/mutation/modules.toml; MUTATION_JOBS=2.

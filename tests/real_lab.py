@@ -28,7 +28,19 @@ from verify import catalogue
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = ("Makefile", "pyproject.toml", "Pulumi.yaml", "__main__.py")
-PACKAGES = ("lab", "components", "verify", "cilium", "frr", "scripts", "stacks", "host", "supply", "engine")
+PACKAGES = (
+    "lab",
+    "components",
+    "verify",
+    "cilium",
+    "frr",
+    "scripts",
+    "stacks",
+    "host",
+    "supply",
+    "engine",
+    "compare",
+)
 SHIPPED = ("overlay", "geneve", "native-auto", "static", "bgp")
 MAKE_TIMEOUT = 1800
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"

@@ -1,0 +1,255 @@
+"""The comparison written down: compare.json (every sample), report.md (the modes side by side)
+and PNG charts (throughput and latency with their spread, bytes on the wire per packet)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from compare.figures import Figure
+from compare.measure import ETHERNET_BYTES, ICMP_IP_BYTES, LINUX_TTL, PATHS
+from compare.parsers import ORIGINS
+from compare.run import ModeResult
+
+CHARTS = ("throughput.png", "latency.png", "wire-bytes.png", "up-time.png")
+
+
+def _figures(result: ModeResult) -> dict[str, Figure]:
+    """Every figure of a mode, pooled over its rounds."""
+    figures = {"up_seconds": Figure.of(result.up_seconds)}
+    for path in PATHS:
+        figures[f"throughput_gbps {path}"] = Figure.of(
+            [s / 1e9 for r in result.rounds for s in r.throughput_bps[path]]
+        )
+        figures[f"latency_ms {path}"] = Figure.of([s for r in result.rounds for s in r.latency_ms[path]])
+    for name in ("wire_bytes", "path_mtu", "ttl"):
+        figures[name] = Figure.of([v for r in result.rounds if (v := getattr(r, name)) is not None])
+    return figures
+
+
+def _routes(result: ModeResult) -> dict[str, dict[str, int]]:
+    """The last round's routes per node (they are the same each round: the lab's design)."""
+    return result.rounds[-1].routes if result.rounds else {}
+
+
+def as_json(results: Sequence[ModeResult], settings: dict[str, Any]) -> dict[str, Any]:
+    modes: dict[str, Any] = {}
+    for result in results:
+        modes[result.mode] = {
+            "skipped": result.skipped or None,
+            "failures": result.failures,
+            "figures": {name: fig.as_json() for name, fig in _figures(result).items()},
+            "routes": _routes(result),
+            "rounds": [
+                {
+                    "throughput_bps": r.throughput_bps,
+                    "latency_ms": r.latency_ms,
+                    "wire_bytes": r.wire_bytes,
+                    "path_mtu": r.path_mtu,
+                    "ttl": r.ttl,
+                    "routes": r.routes,
+                    "errors": r.errors,
+                }
+                for r in result.rounds
+            ],
+        }
+    machine = {"kernel": platform.release(), "machine": platform.machine(), "cpus": _cpus()}
+    return {"settings": settings, "machine": machine, "modes": modes}
+
+
+def _cpus() -> int:
+    import os  # noqa: PLC0415
+
+    return len(os.sched_getaffinity(0))
+
+
+def _hops(ttl: Figure) -> str:
+    return "n/a" if not ttl.known else f"{LINUX_TTL - int(ttl.median)}"
+
+
+def _wire(fig: Figure) -> str:
+    if not fig.known:
+        return "n/a"
+    extra = int(fig.median) - ICMP_IP_BYTES - ETHERNET_BYTES
+    return f"{int(fig.median)} B (+{extra} B)" if extra else f"{int(fig.median)} B"
+
+
+def _route_cell(routes: dict[str, dict[str, int]], routers: bool) -> str:
+    places = {p: c for p, c in routes.items() if ("frr" in p) == routers}
+    if not places:
+        return "n/a" if not routers else "-"
+    totals = {o: sum(c.get(o, 0) for c in places.values()) for o in ORIGINS}
+    per = {o: n / len(places) for o, n in totals.items() if n}
+    parts = ", ".join(f"{o} {n:g}" for o, n in per.items())
+    return f"{sum(per.values()):g} ({parts})"
+
+
+def table(results: Sequence[ModeResult]) -> str:
+    """The modes side by side, one row per figure: median (low..high, n)."""
+    ran = [r for r in results if not r.skipped]
+    figures = {r.mode: _figures(r) for r in ran}
+    rows: list[tuple[str, Callable[[dict[str, Figure]], str]]] = [
+        ("make up to verified", lambda f: f["up_seconds"].text("s", 0)),
+        ("TCP throughput, same node", lambda f: f["throughput_gbps same node"].text("Gbit/s", 2)),
+        ("TCP throughput, across nodes", lambda f: f["throughput_gbps across nodes"].text("Gbit/s", 2)),
+        ("ping latency, same node", lambda f: f["latency_ms same node"].text("ms", 3)),
+        ("ping latency, across nodes", lambda f: f["latency_ms across nodes"].text("ms", 3)),
+        ("an 84-byte ping on the wire", lambda f: _wire(f["wire_bytes"])),
+        ("path MTU (largest DF packet)", lambda f: f["path_mtu"].text("B", 0)),
+        ("TTL of replies across nodes", lambda f: f["ttl"].text("", 0)),
+        ("hops that took one off the TTL", lambda f: _hops(f["ttl"])),
+    ]
+    head = "| | " + " | ".join(f"`{r.mode}`" for r in ran) + " |"
+    lines = [head, "|---" * (len(ran) + 1) + "|"]
+    for label, cell in rows:
+        lines.append(f"| {label} | " + " | ".join(cell(figures[r.mode]) for r in ran) + " |")
+    lines.append(
+        "| routes per node (by origin) | " + " | ".join(_route_cell(_routes(r), False) for r in ran) + " |"
+    )
+    if any(_route_cell(_routes(r), True) != "-" for r in ran):
+        lines.append("| routes per router | " + " | ".join(_route_cell(_routes(r), True) for r in ran) + " |")
+    return "\n".join(lines)
+
+
+MEANING = """\
+What the numbers mean, and what they do not:
+
+- Every lab ran on this one machine, one after the other, with the same nodes, pods and tools:
+  the differences between the columns are the modes'. The machine is small (a VM with {cpus} cores,
+  kernel {kernel}) and its underlay is veth pairs on a Linux bridge, not a wire: the ratios between
+  modes carry over to other machines, the absolute numbers do not.
+- Throughput is one TCP stream (iperf3) from pod-a; on one node it never leaves the host, so it
+  shows what the mode costs in the host's own datapath. Latency is the median round trip of each
+  ping run. A figure reads `median (lowest..highest, n=samples)`.
+- "On the wire" is one cross-node echo request as pod-a's node sends it on eth0, Ethernet header
+  included: 98 bytes natively, 50 more with VXLAN or Geneve (outer IPv4, UDP, tunnel header and
+  the inner Ethernet header).
+- Hops count the routers that took one off the TTL on the way back (Linux starts at 64).
+- Routes are the main table's, grouped by where they come from (compare/parsers.py says how each
+  is told apart); per node, averaged over the nodes.
+"""
+
+
+def markdown(results: Sequence[ModeResult], settings: dict[str, Any], machine: dict[str, Any]) -> str:
+    parts = [
+        "# Routing modes side by side",
+        "",
+        f"`make compare`: {settings['rounds']} round(s) per mode, {settings['samples']} sample(s) of "
+        f"each measurement per round (iperf3 {settings['iperf_seconds']} s, ping {settings['pings']} "
+        "packets).",
+        "",
+        table(results),
+        "",
+    ]
+    parts += [f"![{name}]({name})" for name in CHARTS] + [""]
+    parts.append(MEANING.format(cpus=machine["cpus"], kernel=machine["kernel"]))
+    skipped = [r for r in results if r.skipped]
+    failed = [r for r in results if r.failures]
+    if skipped or failed:
+        parts.append("## Not measured")
+        parts.append("")
+        parts += [f"- `{r.mode}`: skipped, {r.skipped}" for r in skipped]
+        parts += [f"- `{r.mode}`: {f}" for r in failed for f in r.failures]
+        parts.append("")
+    return "\n".join(parts)
+
+
+def _pyplot() -> Any:
+    import matplotlib  # noqa: PLC0415 (only the report needs it)
+
+    matplotlib.use("Agg")  # no display
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    return plt
+
+
+def _spread(figs: Sequence[Figure]) -> tuple[list[float], list[list[float]]]:
+    """Medians and the asymmetric error bars (down to the lowest, up to the highest sample)."""
+    medians = [f.median if f.known else 0.0 for f in figs]
+    errors = [
+        [f.median - f.low if f.known else 0.0 for f in figs],
+        [f.high - f.median if f.known else 0.0 for f in figs],
+    ]
+    return medians, errors
+
+
+def _save(fig: Any, ax: Any, path: Path, title: str, ylabel: str) -> Path:
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path
+
+
+def _paths_chart(
+    modes: list[str], figures: list[dict[str, Figure]], key: str, path: Path, title: str, unit: str
+) -> Path:
+    """Bars per mode, one per path (same node, across nodes), with their spread."""
+    fig, ax = _pyplot().subplots(figsize=(8, 4.5))
+    width = 0.38
+    for i, where in enumerate(PATHS):
+        medians, errors = _spread([f[f"{key} {where}"] for f in figures])
+        xs = [x + (i - 0.5) * width for x in range(len(modes))]
+        ax.bar(xs, medians, width, yerr=errors, capsize=4, label=where)
+    ax.set_xticks(range(len(modes)), modes)
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, ax, path, title, f"{unit} (median; bars: lowest..highest)")
+
+
+def _wire_chart(modes: list[str], figures: list[dict[str, Figure]], path: Path) -> Path:
+    """The frame stacked: the pod's packet, the Ethernet header, what encapsulation adds."""
+    fig, ax = _pyplot().subplots(figsize=(8, 4.5))
+    wire = [int(f["wire_bytes"].median) if f["wire_bytes"].known else 0 for f in figures]
+    packet = [ICMP_IP_BYTES if w else 0 for w in wire]
+    ethernet = [ETHERNET_BYTES if w else 0 for w in wire]
+    tunnel = [max(w - ICMP_IP_BYTES - ETHERNET_BYTES, 0) for w in wire]
+    ax.bar(modes, packet, label="the pod's packet (IPv4 + ICMP + 56 B)")
+    ax.bar(modes, ethernet, bottom=packet, label="Ethernet header")
+    ax.bar(
+        modes, tunnel, bottom=[p + e for p, e in zip(packet, ethernet, strict=True)], label="encapsulation"
+    )
+    for x, w in enumerate(wire):
+        ax.annotate(f"{w} B" if w else "n/a", (x, w), ha="center", va="bottom")
+    ax.legend(loc="lower right")
+    return _save(fig, ax, path, "one cross-node echo request on the wire", "bytes per frame on eth0")
+
+
+def _up_chart(modes: list[str], figures: list[dict[str, Figure]], path: Path) -> Path:
+    fig, ax = _pyplot().subplots(figsize=(8, 4.5))
+    medians, errors = _spread([f["up_seconds"] for f in figures])
+    ax.bar(modes, medians, yerr=errors, capsize=4)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(
+        fig, ax, path, "make up to verified (every check passed)", "seconds (median; bars: lowest..highest)"
+    )
+
+
+def charts(results: Sequence[ModeResult], out: Path) -> list[Path]:
+    """The four PNGs of CHARTS, for the modes that ran."""
+    ran = [r for r in results if not r.skipped and r.rounds]
+    modes = [r.mode for r in ran]
+    figures = [_figures(r) for r in ran]
+    return [
+        _paths_chart(
+            modes, figures, "throughput_gbps", out / CHARTS[0], "TCP throughput, pod to pod", "Gbit/s"
+        ),
+        _paths_chart(modes, figures, "latency_ms", out / CHARTS[1], "ping round trip, pod to pod", "ms"),
+        _wire_chart(modes, figures, out / CHARTS[2]),
+        _up_chart(modes, figures, out / CHARTS[3]),
+    ]
+
+
+def write(results: Sequence[ModeResult], settings: dict[str, Any], out: Path) -> Path:
+    """compare.json, the charts and report.md in `out`; returns report.md's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = as_json(results, settings)
+    (out / "compare.json").write_text(json.dumps(data, indent=1) + "\n")
+    charts(results, out)
+    report = out / "report.md"
+    report.write_text(markdown(results, settings, data["machine"]))
+    return report
