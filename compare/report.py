@@ -43,6 +43,7 @@ def as_json(results: Sequence[ModeResult], settings: dict[str, Any]) -> dict[str
             "failures": result.failures,
             "figures": {name: fig.as_json() for name, fig in _figures(result).items()},
             "routes": _routes(result),
+            "turns": result.turns,
             "rounds": [
                 {
                     "throughput_bps": r.throughput_bps,
@@ -146,6 +147,14 @@ def markdown(results: Sequence[ModeResult], settings: dict[str, Any], machine: d
     ]
     parts += [f"![{name}]({name})" for name in CHARTS] + [""]
     parts.append(MEANING.format(cpus=machine["cpus"], kernel=machine["kernel"]))
+    turns = [(r.mode, t) for r in results for t in r.turns]
+    if turns:
+        parts += ["## How long each lab's turn took", "", "| mode | round | make up | measure | tear down |"]
+        parts.append("|---|---:|---:|---:|---:|")
+        for mode, took in turns:
+            cells = [f"{took[k]:.0f} s" if k in took else "-" for k in ("make up", "measure", "tear down")]
+            parts.append(f"| `{mode}` | {int(took['round'])} | " + " | ".join(cells) + " |")
+        parts.append("")
     skipped = [r for r in results if r.skipped]
     failed = [r for r in results if r.failures]
     if skipped or failed:

@@ -63,6 +63,7 @@ class ModeResult:
     up_seconds: list[float] = field(default_factory=list)
     rounds: list[Round] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # steps that failed, with what they said
+    turns: list[dict[str, float]] = field(default_factory=list)  # per round: seconds of each phase
     skipped: str = ""  # why the mode did not run at all (geneve on a kernel without it)
 
 
@@ -214,14 +215,17 @@ def run(
             tag = f"{mode}-round{r}"
             say(f"=== {mode}, round {r}/{rounds} (lab {turn} of {total}) ===")
             write_stack_file(mode, root / "stacks")
+            turn_took = {"round": float(r)}
             try:
                 ok, up_seconds = runner.make(
                     f"{mode}: make up (to verified)", f"{tag}-up", "up", stack_name(mode)
                 )
+                turn_took["make up"] = up_seconds
                 if not ok:
                     result.failures.append(f"round {r}: make up failed (logs/{tag}-up.log)")
                     continue
                 result.up_seconds.append(up_seconds)
+                started = time.monotonic()
                 measured = measure_round(
                     _probe(mode),
                     out / mode / f"round{r}",
@@ -230,10 +234,18 @@ def run(
                     pings,
                     say.about(mode),
                 )
+                turn_took["measure"] = time.monotonic() - started
                 result.rounds.append(measured)
                 result.failures += [f"round {r}: {e}" for e in measured.errors]
             finally:
+                started = time.monotonic()
                 for step in runner.tear_down(mode, tag):
                     result.failures.append(f"round {r}: {step} failed (logs/{tag}-{step}.log)")
                 runner.forget(mode)
+                turn_took["tear down"] = time.monotonic() - started
+                result.turns.append(turn_took)
+    for result in results.values():
+        for took in result.turns:
+            phases = ", ".join(f"{k} {v:.0f} s" for k, v in took.items() if k != "round")
+            say(f"took: {result.mode}, round {int(took['round'])}: {phases}")
     return list(results.values())

@@ -31,6 +31,7 @@ def _round(gbps: list[float], ms: list[float], wire: int, mtu: int, ttl: int, ci
 
 def results() -> list[ModeResult]:
     overlay = ModeResult("overlay", up_seconds=[210.0, 230.0])
+    overlay.turns = [{"round": 1.0, "make up": 210.4, "measure": 95.0, "tear down": 21.0}]
     overlay.rounds = [
         _round([4.0, 5.0, 6.0], [0.3, 0.4, 0.5], 148, 1450, 63, 4),
         _round([5.5, 5.0, 4.5], [0.4] * 3, 148, 1450, 63, 4),
@@ -108,6 +109,10 @@ def test_write_leaves_json_charts_and_a_report(tmp_path: Path) -> None:
     assert all(f"![{name}]({name})" in text for name in report.CHARTS)
     assert "the ratios between\n  modes carry over to other machines, the absolute numbers do not" in text
     assert "- `geneve`: skipped, this kernel cannot make a Geneve device" in text
+    assert "| `overlay` | 1 | 210 s | 95 s | 21 s |" in text
+    assert data["modes"]["overlay"]["turns"] == [
+        {"round": 1.0, "make up": 210.4, "measure": 95.0, "tear down": 21.0}
+    ]
 
 
 def test_a_failed_step_is_named_in_the_report(tmp_path: Path) -> None:

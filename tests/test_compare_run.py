@@ -85,6 +85,9 @@ def test_each_mode_is_up_measured_and_gone_before_the_next(
     assert calls(project).count("pulumi stack rm --yes --stack compare-overlay") == 2
     assert not list((project / "stacks").glob("Pulumi.compare-*.yaml"))
     assert [len(r.up_seconds) for r in results] == [2, 2] and all(not r.failures for r in results)
+    assert [[set(t) for t in r.turns] for r in results] == [
+        [{"round", "make up", "measure", "tear down"}] * 2
+    ] * 2
     said = capsys.readouterr().err
     assert "=== overlay, round 1/2 (lab 1 of 4) ===" in said
     assert "overlay: make up (to verified): done in" in said and "native-auto: throughput ..." in said
@@ -109,6 +112,7 @@ def test_a_failed_up_is_torn_down_and_the_next_mode_still_runs(
     )
     assert "round 1: destroy failed (logs/overlay-round1-destroy.log)" in overlay.failures
     assert static.failures == [] and len(static.up_seconds) == 1
+    assert set(overlay.turns[0]) == {"round", "make up", "tear down"}  # no measure: up failed
     said = capsys.readouterr().err
     assert "overlay: make up (to verified): FAILED" in said
     assert "fake: --no-print-directory up STACK=compare-overlay failed on purpose" in said  # the log's tail
@@ -157,3 +161,31 @@ def test_every_compare_stack_file_is_a_valid_lab(project: Path) -> None:
         compare_run.write_stack_file(mode, project / "stacks")
         config = stack_config(compare_run.stack_name(mode), project / "stacks")
         assert config.mode.value == mode and config.cluster_name == f"cmp-{mode}"
+
+
+@pytest.mark.parametrize(
+    ("unshare", "expected"),
+    [
+        ("exit 0", True),  # the kernel made the device (in a namespace of its own)
+        ('echo "Error: Unknown device type." >&2; exit 2', False),  # no geneve in this kernel
+    ],
+)
+def test_geneve_is_asked_of_the_kernel(
+    unshare: str, expected: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "unshare").write_text(f'#!/bin/bash\necho "$*" > "{tmp_path}/asked"\n{unshare}\n')
+    (tmp_path / "unshare").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert compare_run.kernel_has_geneve() is expected
+    assert (tmp_path / "asked").read_text().split()[:6] == ["--net", "ip", "link", "add", "cdlgeneve", "type"]
+
+
+def test_without_namespaces_geneve_is_read_from_sys_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "unshare").write_text(
+        '#!/bin/bash\necho "unshare: unshare failed: Operation not permitted" >&2\nexit 1\n'
+    )
+    (tmp_path / "unshare").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert compare_run.kernel_has_geneve() is Path("/sys/module/geneve").exists()

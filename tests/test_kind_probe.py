@@ -103,7 +103,9 @@ def test_topology_comes_from_the_spec_and_the_cluster(lab: kind.KindProbe) -> No
 @needs_replica
 def test_every_check_of_the_mode_passes_through_the_kind_probe(lab: kind.KindProbe, tmp_path: Path) -> None:
     ctx = Context(artifacts=tmp_path, mode=lab.topology.mode)
-    results = {c: catalogue.by_id(c).run(lab, ctx) for c in checks_of(lab.topology.mode)}
+    # All but Cilium's own trace points: the replica runs no agent to trace (see the kind-* worlds below).
+    checks = [c for c in checks_of(lab.topology.mode) if c != "datapath.trace"]
+    results = {c: catalogue.by_id(c).run(lab, ctx) for c in checks}
     failed = {k: v.findings for k, v in results.items() if v.status is not Status.PASS}
     assert failed == {}
     capture = "overlay.capture" if lab.topology.mode == "overlay" else "native.capture"
@@ -180,7 +182,12 @@ if container == world["control_plane"]:
         sys.exit(0)
     elif k[:3] == ["-n", "kube-system", "exec"]:
         assert k[4:7] == ["-c", "cilium-agent", "--"], k
-        answer("node", k[3].removeprefix("pod/cilium-"), k[7:])
+        node, command = k[3].removeprefix("pod/cilium-"), k[7:]
+        if command[:2] == ["sh", "-c"] and "kill -INT" in command[2]:  # stopping the monitor
+            sys.exit(0)
+        if command[:2] == ["sh", "-c"] and "cilium-dbg" in command:  # the monitor, under its PID file
+            answer("trace", node, command[command.index("cilium-dbg"):])
+        answer("node", node, command)
     elif k[:3] == ["-n", "cdl-verify", "exec"]:
         answer("pod", k[3], k[k.index("--") + 1:])
     elif k[0] == "get":
@@ -257,7 +264,8 @@ def test_every_command_of_the_stack_runs_where_it_belongs(
     monkeypatch.setattr("verify.kind.time.sleep", lambda _: None)  # the fake's capture is complete at once
     probe = kind.KindProbe(control_plane, topo)
     ctx = Context(artifacts=tmp_path / "artifacts", mode=topo.mode)
-    checks = [c for c in checks_of(stack) if c != "static.fails-without-routes"]
+    # The replica's worlds hold no trace points (the kind-* worlds do: the next test).
+    checks = [c for c in checks_of(stack) if c not in ("static.fails-without-routes", "datapath.trace")]
     verdicts = {c: catalogue.by_id(c).run(probe, ctx) for c in checks}
     assert {c: v.findings for c, v in verdicts.items() if not v.passed} == {}
 
@@ -288,6 +296,41 @@ def test_every_command_of_the_stack_runs_where_it_belongs(
         assert {f"cdl-tools-{r}" for r in routers} <= seen["sidecar"]  # captures, ip, sysctl: its sidecar
     else:
         assert seen["container"] == set()
+
+
+@pytest.mark.parametrize("world_name", ["kind-overlay", "kind-native-auto"])
+def test_the_monitor_runs_in_the_agent_of_pod_as_node_and_is_stopped_there(
+    world_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """datapath.trace through the real KindProbe, on a world recorded from a real lab: the monitor
+    in pod-a's node's agent, under a PID file and a `timeout` bound, stopped by that PID file."""
+    world = load_world(world_name)
+    topo = world.topology
+    control_plane = topo.nodes[0].name
+    log = _docker_from_world(world, control_plane, tmp_path, monkeypatch)
+    monkeypatch.setattr("verify.kind.time.sleep", lambda _: None)
+    probe = kind.KindProbe(control_plane, topo)
+    verdict = catalogue.by_id("datapath.trace").run(probe, Context(tmp_path / "artifacts", topo.mode))
+    assert verdict.passed, verdict.findings
+    logged = [_where(json.loads(line), control_plane) for line in log.read_text().splitlines()]
+    agent = [(target, command) for where, target, command in logged if where == "agent"]
+    node = topo.pod("pod-a").node
+    (monitor,) = [c for t, c in agent if "cilium-dbg" in c]
+    (stop,) = [c for t, c in agent if "kill -INT" in " ".join(c)]
+    assert [t for t, c in agent] == [node, node]
+    assert monitor[:2] == ["sh", "-c"] and monitor[4:] == [
+        "timeout",
+        "-s",
+        "INT",
+        "45",
+        "cilium-dbg",
+        "monitor",
+        "--type",
+        "trace",
+    ]
+    assert stop[3] == monitor[3] and monitor[3].startswith("/tmp/cdl-monitor-")  # the same PID file
+    kept = tmp_path / "artifacts" / f"datapath.trace-{node}.txt"
+    assert "icmp EchoRequest" in kept.read_text()
 
 
 def test_router_vtysh_runs_in_the_frr_container_named_by_the_program(
