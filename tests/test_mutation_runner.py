@@ -155,7 +155,7 @@ def test_every_package_of_the_project_is_a_source_path_and_every_module_lies_in_
     """mutmut mutates and imports only its source_paths: with lab and verify alone, host.preflight
     (which imports lab), supply.chart (supply.toolchain) and engine/ could not be mutated."""
     packages = run.source_packages()
-    assert packages == ["components", "engine", "host", "lab", "supply", "verify"]
+    assert packages == ["compare", "components", "engine", "host", "lab", "supply", "verify"]
     on_disk = sorted(p.parent.name for p in run.ROOT.glob("*/__init__.py"))
     assert packages == on_disk  # a package pyproject.toml forgot would be missing from `mutants/`
     assert not set(packages) & set(run.ALSO_COPY)

@@ -100,6 +100,9 @@ class Check:
     # Its claim rests on what the BGP routers and Cilium's BGP resources are told (routers, ASNs,
     # maximum paths): it runs again when that changes, as it does when a route set changes.
     bgp_dependent: bool = False
+    # Its evidence is read from Cilium's agent itself (its monitor): only a real lab has one, so the
+    # replica leaves the check out, saying so (its fast-tier worlds are recorded from real labs).
+    needs_agent: bool = False
     # How long a real lab may take to settle into the claim (BGP sessions, agents, routes):
     # the kind runner retries a FAIL within this budget. The replica is built settled (0).
     settle_seconds: float = 60.0
@@ -720,6 +723,7 @@ DATAPATH_CHECKS: tuple[Check, ...] = (
         "traces its echo requests: at to-overlay in the tunnel modes; natively at to-stack or to-network, and "
         "never at to-overlay",
         datapath_trace,
+        needs_agent=True,
     ),
     Check(
         "path.mtu",

@@ -104,7 +104,7 @@ def run_all(recorder: Recorder, checks: Sequence[str]) -> None:
 def stack_checks(stack: str) -> list[str]:
     """README's table: what each replica world must answer, but Cilium's own trace points,
     which only a real lab's agent has (the kind-* worlds)."""
-    return [c for c in checks_of(stack) if c != "datapath.trace"]
+    return [c for c in checks_of(stack) if not catalogue.by_id(c).needs_agent]
 
 
 def _version(argv: list[str]) -> str:
