@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from compare import report
-from compare.run import DEFAULT_MODES, RUNNABLE, run
+from compare.run import MODES, run
 
 
 def _positive(text: str) -> int:
@@ -23,7 +23,7 @@ def _positive(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compare", description=__doc__.splitlines()[0])
-    parser.add_argument("--modes", nargs="+", choices=RUNNABLE, default=list(DEFAULT_MODES))
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--rounds", type=_positive, default=2, help="labs brought up per mode (default 2)")
     parser.add_argument("--samples", type=_positive, default=5, help="runs of each measurement per round")
     parser.add_argument("--iperf-seconds", type=_positive, default=3, help="length of one iperf3 run")

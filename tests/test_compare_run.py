@@ -28,7 +28,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project folder with the shipped stack files, and `make`/`pulumi` that only log their calls."""
     root = tmp_path / "project"
     (root / "stacks").mkdir(parents=True)
-    for mode in compare_run.RUNNABLE:
+    for mode in compare_run.MODES:
         shipped = Path(compare_run.ROOT, "stacks", f"Pulumi.{mode}.yaml")
         (root / "stacks" / shipped.name).write_text(shipped.read_text())
     bin_dir = tmp_path / "bin"
@@ -149,15 +149,15 @@ def test_a_compare_stack_is_the_shipped_one_on_its_own_cluster_and_underlay(proj
     subnets = set(compare_run.SUBNETS.values())
     shipped_subnets = {
         yaml.safe_load(p.read_text())["config"]["cilium-datapath-lab:underlaySubnet"]
-        for p in (compare_run.ROOT / "stacks").glob("Pulumi.*.yaml")
+        for p in (compare_run.ROOT / "stacks" / f"Pulumi.{mode}.yaml" for mode in compare_run.MODES)
     }
-    assert len(subnets) == len(compare_run.RUNNABLE) and not subnets & shipped_subnets
+    assert len(subnets) == len(compare_run.MODES) and not subnets & shipped_subnets
 
 
 def test_every_compare_stack_file_is_a_valid_lab(project: Path) -> None:
     from lab.stack_file import stack_config  # noqa: PLC0415
 
-    for mode in compare_run.RUNNABLE:
+    for mode in compare_run.MODES:
         compare_run.write_stack_file(mode, project / "stacks")
         config = stack_config(compare_run.stack_name(mode), project / "stacks")
         assert config.mode.value == mode and config.cluster_name == f"cmp-{mode}"
@@ -189,3 +189,41 @@ def test_without_namespaces_geneve_is_read_from_sys_module(
     (tmp_path / "unshare").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     assert compare_run.kernel_has_geneve() is Path("/sys/module/geneve").exists()
+
+
+def test_the_cli_refuses_zero_rounds_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from compare.__main__ import main  # noqa: PLC0415
+
+    with pytest.raises(SystemExit):
+        main(["--rounds", "0"])
+    assert "--rounds: must be 1 or more, not 0" in capsys.readouterr().err
+
+
+def test_the_cli_writes_the_report_and_fails_when_a_step_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import compare.__main__ as cli  # noqa: PLC0415
+
+    asked: list[tuple[Any, ...]] = []
+
+    def fake_run(*args: Any) -> list[compare_run.ModeResult]:
+        asked.append(args)
+        ok = compare_run.ModeResult("static", up_seconds=[180.0], rounds=[Round()])
+        failed = compare_run.ModeResult("bgp", failures=["round 1: make up failed (logs/bgp-round1-up.log)"])
+        return [ok, failed]
+
+    monkeypatch.setattr(cli, "run", fake_run)
+    code = cli.main(["--modes", "static", "bgp", "static", "--rounds", "1", "--out", str(tmp_path)])
+    assert code == 1 and asked == [(["static", "bgp"], 1, 5, 3, 20, tmp_path)]  # each mode once
+    assert (tmp_path / "report.md").exists() and (tmp_path / "compare.json").exists()
+    assert "some steps failed for: bgp" in capsys.readouterr().err
+
+
+def test_the_cli_says_an_interrupted_run_left_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import compare.__main__ as cli  # noqa: PLC0415
+
+    def interrupted(*args: Any) -> list[compare_run.ModeResult]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run", interrupted)
+    assert cli.main(["--modes", "static"]) == 130
