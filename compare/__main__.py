@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +30,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--iperf-seconds", type=_positive, default=3, help="length of one iperf3 run")
     parser.add_argument("--pings", type=_positive, default=20, help="echo requests in one ping run")
     parser.add_argument("--out", type=Path, default=Path("artifacts/compare"))
+    parser.add_argument(
+        "--report-from",
+        type=Path,
+        metavar="COMPARE_JSON",
+        help="bring no lab up: draw the report and charts again from a run's compare.json, into --out",
+    )
     args = parser.parse_args(argv)
+    if args.report_from:
+        try:
+            data = json.loads(args.report_from.read_text())
+            results = report.results_from_json(data)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            print(f"error: --report-from {args.report_from}: not a compare.json ({exc!r})", file=sys.stderr)
+            return 2
+        path = report.write(results, data["settings"], args.out, data["machine"])
+        print(f"[compare] report: {path}", file=sys.stderr)
+        return 0
     modes = list(dict.fromkeys(args.modes))  # each mode once, in the order given
     settings = {
         "modes": modes,

@@ -39,7 +39,8 @@ class Round:
     wire_bytes: int | None = None  # one cross-node echo request as pod-a's node's eth0 sends it
     path_mtu: int | None = None
     ttl: int | None = None  # of pod-c's replies as pod-a receives them
-    routes: dict[str, dict[str, int]] = field(default_factory=dict)  # node (or router) -> origin -> n
+    routes: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> origin -> routes
+    router_routes: dict[str, dict[str, int]] = field(default_factory=dict)  # bgp's FRR routers
     errors: list[str] = field(default_factory=list)
 
 
@@ -95,9 +96,8 @@ def wire_bytes(probe: Probe, pcap: Path) -> int:
     return max(requests)
 
 
-def routes_by_origin(probe: Probe) -> dict[str, dict[str, int]]:
-    topo = probe.topology
-    places = [n.name for n in topo.nodes] + [r for r in topo.extra.get("routers", "").split(",") if r]
+def routes_by_origin(probe: Probe, places: list[str]) -> dict[str, dict[str, int]]:
+    """Each place's (node's or router's) main table, counted by origin."""
     counts: dict[str, dict[str, int]] = {}
     for place in places:
         result = probe.node_exec(place, ["ip", "-j", "route", "show"])
@@ -150,7 +150,11 @@ def measure_round(
             raise ParseError("not even a 1200-byte DF packet crossed from pod-a to pod-c")
 
     def routes() -> None:
-        got.routes = routes_by_origin(probe)
+        topo = probe.topology
+        got.routes = routes_by_origin(probe, [n.name for n in topo.nodes])
+        got.router_routes = routes_by_origin(
+            probe, [r for r in topo.extra.get("routers", "").split(",") if r]
+        )
 
     step(f"throughput, iperf3 {samples}x{seconds} s per path", throughput)
     step(f"latency, ping {samples}x{pings} per path", latency)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from compare.figures import Figure
-from compare.measure import ETHERNET_BYTES, ICMP_IP_BYTES, LINUX_TTL, PATHS
+from compare.measure import ETHERNET_BYTES, ICMP_IP_BYTES, LINUX_TTL, PATHS, Round
 from compare.parsers import ORIGINS
 from compare.run import ModeResult
 
@@ -30,19 +30,55 @@ def _figures(result: ModeResult) -> dict[str, Figure]:
     return figures
 
 
-def _routes(result: ModeResult) -> dict[str, dict[str, int]]:
-    """The last round's routes per node (they are the same each round: the lab's design)."""
-    return result.rounds[-1].routes if result.rounds else {}
+def _routes(result: ModeResult, routers: bool = False) -> dict[str, dict[str, int]]:
+    """The last round's routes per node (or router): the same each round, by the lab's design."""
+    if not result.rounds:
+        return {}
+    return result.rounds[-1].router_routes if routers else result.rounds[-1].routes
 
 
-def as_json(results: Sequence[ModeResult], settings: dict[str, Any]) -> dict[str, Any]:
+def round_from_json(data: dict[str, Any]) -> Round:
+    return Round(
+        throughput_bps=data["throughput_bps"],
+        latency_ms=data["latency_ms"],
+        wire_bytes=data["wire_bytes"],
+        path_mtu=data["path_mtu"],
+        ttl=data["ttl"],
+        routes=data["routes"],
+        router_routes=data["router_routes"],
+        errors=data["errors"],
+    )
+
+
+def results_from_json(data: dict[str, Any]) -> list[ModeResult]:
+    """compare.json read back: the report and charts drawn again without bringing a lab up."""
+    return [
+        ModeResult(
+            mode,
+            up_seconds=body["figures"]["up_seconds"]["samples"],
+            rounds=[round_from_json(r) for r in body["rounds"]],
+            failures=body["failures"],
+            turns=body["turns"],
+            skipped=body["skipped"] or "",
+        )
+        for mode, body in data["modes"].items()
+    ]
+
+
+def this_machine() -> dict[str, Any]:
+    return {"kernel": platform.release(), "machine": platform.machine(), "cpus": _cpus()}
+
+
+def as_json(
+    results: Sequence[ModeResult], settings: dict[str, Any], machine: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every sample, per mode and round; `machine` is where they were taken (this one by default)."""
     modes: dict[str, Any] = {}
     for result in results:
         modes[result.mode] = {
             "skipped": result.skipped or None,
             "failures": result.failures,
             "figures": {name: fig.as_json() for name, fig in _figures(result).items()},
-            "routes": _routes(result),
             "turns": result.turns,
             "rounds": [
                 {
@@ -52,13 +88,13 @@ def as_json(results: Sequence[ModeResult], settings: dict[str, Any]) -> dict[str
                     "path_mtu": r.path_mtu,
                     "ttl": r.ttl,
                     "routes": r.routes,
+                    "router_routes": r.router_routes,
                     "errors": r.errors,
                 }
                 for r in result.rounds
             ],
         }
-    machine = {"kernel": platform.release(), "machine": platform.machine(), "cpus": _cpus()}
-    return {"settings": settings, "machine": machine, "modes": modes}
+    return {"settings": settings, "machine": machine or this_machine(), "modes": modes}
 
 
 def _cpus() -> int:
@@ -78,14 +114,19 @@ def _wire(fig: Figure) -> str:
     return f"{int(fig.median)} B (+{extra} B)" if extra else f"{int(fig.median)} B"
 
 
-def _route_cell(routes: dict[str, dict[str, int]], routers: bool) -> str:
-    places = {p: c for p, c in routes.items() if ("frr" in p) == routers}
-    if not places:
-        return "n/a" if not routers else "-"
-    totals = {o: sum(c.get(o, 0) for c in places.values()) for o in ORIGINS}
-    per = {o: n / len(places) for o, n in totals.items() if n}
-    parts = ", ".join(f"{o} {n:g}" for o, n in per.items())
-    return f"{sum(per.values()):g} ({parts})"
+def _count(n: float) -> str:
+    """A count per node, averaged: whole where it is whole, else to one decimal."""
+    return f"{n:.0f}" if n == round(n) else f"{n:.1f}"
+
+
+def _route_cell(routes: dict[str, dict[str, int]]) -> str:
+    """`6 (kernel 1, Cilium 4, Docker 1)`: routes per place, averaged, by origin."""
+    if not routes:
+        return "-"
+    totals = {o: sum(c.get(o, 0) for c in routes.values()) for o in ORIGINS}
+    per = {o: n / len(routes) for o, n in totals.items() if n}
+    parts = ", ".join(f"{o} {_count(n)}" for o, n in per.items())
+    return f"{_count(sum(per.values()))} ({parts})"
 
 
 def table(results: Sequence[ModeResult]) -> str:
@@ -107,21 +148,20 @@ def table(results: Sequence[ModeResult]) -> str:
     lines = [head, "|---" * (len(ran) + 1) + "|"]
     for label, cell in rows:
         lines.append(f"| {label} | " + " | ".join(cell(figures[r.mode]) for r in ran) + " |")
-    lines.append(
-        "| routes per node (by origin) | " + " | ".join(_route_cell(_routes(r), False) for r in ran) + " |"
-    )
-    if any(_route_cell(_routes(r), True) != "-" for r in ran):
-        lines.append("| routes per router | " + " | ".join(_route_cell(_routes(r), True) for r in ran) + " |")
+    lines.append("| routes per node (by origin) | " + " | ".join(_route_cell(_routes(r)) for r in ran) + " |")
+    if any(_routes(r, routers=True) for r in ran):
+        cells = " | ".join(_route_cell(_routes(r, routers=True)) for r in ran)
+        lines.append(f"| routes per router | {cells} |")
     return "\n".join(lines)
 
 
 MEANING = """\
 What the numbers mean, and what they do not:
 
-- Every lab ran on this one machine, one after the other, with the same nodes, pods and tools:
-  the differences between the columns are the modes'. The machine is small (a VM with {cpus} cores,
-  kernel {kernel}) and its underlay is veth pairs on a Linux bridge, not a wire: the ratios between
-  modes carry over to other machines, the absolute numbers do not.
+- Every lab ran on this one machine ({cpus} cores, kernel {kernel}), one after the other, with
+  the same nodes, pods and tools: the differences between the columns are the modes'. The
+  machine is small and its underlay is veth pairs on a Linux bridge, not a wire: the ratios
+  between modes carry over to other machines, the absolute numbers do not.
 - Throughput is one TCP stream (iperf3) from pod-a; on one node it never leaves the host, so it
   shows what the mode costs in the host's own datapath. Latency is the median round trip of each
   ping run. A figure reads `median (lowest..highest, n=samples)`.
@@ -224,7 +264,8 @@ def _wire_chart(modes: list[str], figures: list[dict[str, Figure]], path: Path) 
     )
     for x, w in enumerate(wire):
         ax.annotate(f"{w} B" if w else "n/a", (x, w), ha="center", va="bottom")
-    ax.legend(loc="lower right")
+    ax.set_ylim(0, max([*wire, 1]) * 1.45)  # room above the bars for the legend
+    ax.legend(loc="upper right")
     return _save(fig, ax, path, "one cross-node echo request on the wire", "bytes per frame on eth0")
 
 
@@ -253,10 +294,12 @@ def charts(results: Sequence[ModeResult], out: Path) -> list[Path]:
     ]
 
 
-def write(results: Sequence[ModeResult], settings: dict[str, Any], out: Path) -> Path:
+def write(
+    results: Sequence[ModeResult], settings: dict[str, Any], out: Path, machine: dict[str, Any] | None = None
+) -> Path:
     """compare.json, the charts and report.md in `out`; returns report.md's path."""
     out.mkdir(parents=True, exist_ok=True)
-    data = as_json(results, settings)
+    data = as_json(results, settings, machine)
     (out / "compare.json").write_text(json.dumps(data, indent=1) + "\n")
     charts(results, out)
     report = out / "report.md"

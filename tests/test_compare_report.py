@@ -77,7 +77,9 @@ def test_the_table_puts_the_modes_side_by_side() -> None:
 def test_routers_get_a_row_of_their_own() -> None:
     bgp = ModeResult("bgp", up_seconds=[190.0])
     bgp.rounds = [_round([8.0], [0.3], 98, 1500, 62, 0)]
-    bgp.rounds[0].routes["cmp-bgp-frr0"] = {"kernel": 1, "Cilium": 0, "the lab": 0, "BGP": 4, "Docker": 1}
+    bgp.rounds[0].router_routes = {
+        "cmp-bgp-frr0": {"kernel": 1, "Cilium": 0, "the lab": 0, "BGP": 4, "Docker": 1}
+    }
     rows = report.table([bgp]).splitlines()
     assert rows[-1] == "| routes per router | 6 (kernel 1, BGP 4, Docker 1) |"
     assert rows[-2] == "| routes per node (by origin) | 2 (kernel 1, Docker 1) |"
@@ -107,12 +109,50 @@ def test_write_leaves_json_charts_and_a_report(tmp_path: Path) -> None:
     text = path.read_text()
     assert report.table(results()) in text
     assert all(f"![{name}]({name})" in text for name in report.CHARTS)
-    assert "the ratios between\n  modes carry over to other machines, the absolute numbers do not" in text
+    assert "the ratios\n  between modes carry over to other machines, the absolute numbers do not" in text
     assert "- `geneve`: skipped, this kernel cannot make a Geneve device" in text
     assert "| `overlay` | 1 | 210 s | 95 s | 21 s |" in text
     assert data["modes"]["overlay"]["turns"] == [
         {"round": 1.0, "make up": 210.4, "measure": 95.0, "tear down": 21.0}
     ]
+
+
+def test_routes_averaged_over_nodes_read_to_one_decimal() -> None:
+    native = ModeResult("native-auto", up_seconds=[160.0])
+    native.rounds = [_round([9.0], [0.2], 98, 1500, 62, 4)]
+    native.rounds[0].routes["n3"] = {"kernel": 1, "Cilium": 5, "the lab": 0, "BGP": 0, "Docker": 1}
+    (row,) = [line for line in report.table([native]).splitlines() if "routes per node" in line]
+    assert row == "| routes per node (by origin) | 6.3 (kernel 1, Cilium 4.3, Docker 1) |"
+
+
+def test_the_report_is_drawn_again_from_its_json(tmp_path: Path) -> None:
+    """compare.json holds everything the report shows: read back, it gives the same report."""
+    first = report.write(results(), SETTINGS, tmp_path / "first").read_text()
+    data = json.loads((tmp_path / "first" / "compare.json").read_text())
+    data["machine"] = {"kernel": "6.1.0-elsewhere", "machine": "x86_64", "cpus": 8}
+    again = report.write(
+        report.results_from_json(data), data["settings"], tmp_path / "again", data["machine"]
+    )
+    assert again.read_text() == first.replace("(2 cores, kernel", "(8 cores, kernel").replace(
+        json.loads((tmp_path / "first" / "compare.json").read_text())["machine"]["kernel"], "6.1.0-elsewhere"
+    )
+    assert json.loads((tmp_path / "again" / "compare.json").read_text())["machine"]["cpus"] == 8
+
+
+def test_the_cli_redraws_from_a_json_and_refuses_another_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from compare.__main__ import main  # noqa: PLC0415
+
+    report.write(results(), SETTINGS, tmp_path / "run")
+    assert (
+        main(["--report-from", str(tmp_path / "run" / "compare.json"), "--out", str(tmp_path / "redrawn")])
+        == 0
+    )
+    assert (tmp_path / "redrawn" / "report.md").read_text() == (tmp_path / "run" / "report.md").read_text()
+    (tmp_path / "other.json").write_text('{"modes": []}')
+    assert main(["--report-from", str(tmp_path / "other.json")]) == 2
+    assert "not a compare.json" in capsys.readouterr().err
 
 
 def test_a_failed_step_is_named_in_the_report(tmp_path: Path) -> None:

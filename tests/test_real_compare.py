@@ -50,7 +50,7 @@ def test_compare_one_mode_measures_reports_and_leaves_nothing(lab: Lab) -> None:
     assert figures["wire_bytes"]["median"] == 98  # native: the echo request as it is, no tunnel
     assert figures["path_mtu"]["median"] == 1500
     assert figures["ttl"]["median"] < 64
-    routes = data["modes"][MODE]["routes"]
+    routes = data["modes"][MODE]["rounds"][0]["routes"]
     assert len(routes) == 3 and all(counts["Cilium"] >= 2 for counts in routes.values()), routes
     report = (out / "report.md").read_text()
     assert f"| | `{MODE}` |" in report and "TCP throughput, across nodes" in report
