@@ -50,13 +50,22 @@ def _targets(probe: Probe) -> dict[str, tuple[str, ipaddress.IPv4Address]]:
     return {"same node": (b.name, b.ip), "across nodes": (c.name, c.ip)}
 
 
+IPERF_PIDFILE = "/tmp/cdl-iperf3.pid"  # noqa: S108 (inside the probe pod, which only the lab uses)
+
+
 def _iperf_servers(probe: Probe, start: bool) -> None:
-    """One iperf3 server per target pod, as a daemon, for the round; stopped by name after it."""
+    """One iperf3 server per target pod, as a daemon for the round, stopped after it by the PID
+    it wrote (only the process this started)."""
     for pod, _ in _targets(probe).values():
         if start:
-            probe.pod_exec(pod, ["iperf3", "-s", "-D", "-p", str(IPERF_PORT)], timeout=30)
+            argv = ["iperf3", "-s", "-D", "-p", str(IPERF_PORT), "-I", IPERF_PIDFILE]
+            started = probe.pod_exec(pod, argv, timeout=30)
+            if not started.ok:
+                raise OSError(
+                    f"iperf3 server in {pod} did not start: {started.stderr.strip() or started.stdout}"
+                )
         else:
-            probe.pod_exec(pod, ["pkill", "-x", "iperf3"], timeout=30)
+            probe.pod_exec(pod, ["sh", "-c", 'kill "$(cat "$0")" && rm -f "$0"', IPERF_PIDFILE], timeout=30)
 
 
 def iperf3_run(probe: Probe, dst: ipaddress.IPv4Address, seconds: int) -> float:
