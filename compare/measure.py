@@ -94,9 +94,8 @@ def wire_bytes(probe: Probe, pcap: Path) -> int:
     a, c = topo.pod("pod-a"), topo.pod("pod-c")
     wire = f"udp port {topo.vxlan_port} or udp port {topo.geneve_port} or (host {a.ip} and host {c.ip})"
     path, _ = probe.capture(a.node, "eth0", wire, lambda: ping_run(probe, c.ip, 3), pcap, timeout=15.0)
-    lengths = parsers.frame_lengths(path)
     requests = [
-        lengths[p.index]
+        p.length  # on the wire: the record's original length
         for p in analyze(path, vxlan_port=topo.vxlan_port, geneve_port=topo.geneve_port)
         if (p.inner_src, p.inner_dst, p.icmp_type) == (str(a.ip), str(c.ip), 8)
     ]

@@ -1,15 +1,14 @@
-"""What the comparison reads from the tools' own output: iperf3's JSON, ping's replies, a pcap's
-frame lengths and a node's routing table. Each raises ParseError naming what was missing, so a
-measurement that could not be read is reported as such, never as a zero."""
+"""What the comparison reads from the tools' own output: iperf3's JSON, ping's replies and a
+node's routing table (a frame's length on the wire is verify.pcap's `PacketInfo.length`). Each
+raises ParseError naming what was missing, so a measurement that could not be read is reported
+as such, never as a zero."""
 
 from __future__ import annotations
 
 import json
 import re
 import statistics
-import struct
 from dataclasses import dataclass
-from pathlib import Path
 
 from verify.parsers import ParseError, Route, parse_routes
 
@@ -52,32 +51,6 @@ def ping_replies(text: str) -> PingReplies:
     if not found:
         raise ParseError(f"ping: no replies in output: {text.strip()[:200] or '(empty)'}")
     return PingReplies(tuple(float(t) for _, t in found), tuple(int(ttl) for ttl, _ in found))
-
-
-_PCAP_MAGIC = {
-    b"\xd4\xc3\xb2\xa1": "<",
-    b"\xa1\xb2\xc3\xd4": ">",
-    b"\x4d\x3c\xb2\xa1": "<",
-    b"\xa1\xb2\x3c\x4d": ">",
-}
-
-
-def frame_lengths(path: Path) -> list[int]:
-    """Each frame's length on the wire (the record header's original length, not what the snap
-    length kept), in capture order: what a packet costs the link, headers and all."""
-    data = path.read_bytes()
-    if len(data) < 24 or data[:4] not in _PCAP_MAGIC:
-        raise ParseError(f"{path}: not a pcap file (pcapng is not read here)")
-    order = _PCAP_MAGIC[data[:4]]
-    lengths: list[int] = []
-    offset = 24
-    while offset + 16 <= len(data):
-        _, _, captured, original = struct.unpack(f"{order}IIII", data[offset : offset + 16])
-        lengths.append(original)
-        offset += 16 + captured
-    if offset != len(data):
-        raise ParseError(f"{path}: the last frame is cut short ({len(data) - offset + 16} of its bytes)")
-    return lengths
 
 
 # Where a route in a node's main table comes from, as the report groups them.

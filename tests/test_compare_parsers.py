@@ -1,22 +1,15 @@
 """The comparison's readers (compare/parsers.py) on recorded output: iperf3's JSON and ping's
-replies from a real lab, frame lengths checked against tshark, and route tables of real and
-replica nodes sorted by origin. Each reader refuses output it cannot read, by name."""
+replies from a real lab, and route tables of real and replica nodes sorted by origin. Each reader refuses output it cannot read, by name."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
-from fakeprobe import RECORDED, load_world
+from fakeprobe import load_world
 
 from compare import parsers
 from verify.parsers import ParseError
-
-PCAPS = sorted(RECORDED.glob("*/*.pcap"))
-TSHARK = shutil.which("tshark")
 
 
 def _iperf3(world: str) -> str:
@@ -79,37 +72,6 @@ def test_ping_without_a_reply_is_refused() -> None:
     text = "PING 10.10.0.40 (10.10.0.40) 56(84) bytes of data.\n\n3 packets transmitted, 0 received, 100% packet loss\n"
     with pytest.raises(ParseError, match="ping: no replies"):
         parsers.ping_replies(text)
-
-
-@pytest.mark.skipif(TSHARK is None, reason="tshark (Debian package) is the oracle for frame lengths")
-@pytest.mark.parametrize("pcap", PCAPS, ids=[f"{p.parent.name}/{p.name}" for p in PCAPS])
-def test_frame_lengths_are_tsharks(pcap: Path) -> None:
-    assert TSHARK is not None
-    done = subprocess.run(
-        [TSHARK, "-r", str(pcap), "-T", "fields", "-e", "frame.len"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert parsers.frame_lengths(pcap) == [int(n) for n in done.stdout.split()]
-
-
-def test_frame_lengths_are_the_wire_lengths_not_the_snap_lengths(tmp_path: Path) -> None:
-    from scapy.layers.inet import ICMP, IP  # noqa: PLC0415
-    from scapy.layers.l2 import Ether  # noqa: PLC0415
-    from scapy.utils import wrpcap  # noqa: PLC0415
-
-    path = tmp_path / "snapped.pcap"
-    frame = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP() / (b"x" * 56)
-    wrpcap(str(path), [frame], snaplen=60)
-    data = bytearray(path.read_bytes())
-    assert parsers.frame_lengths(path) == [98]
-    path.write_bytes(bytes(data[:-5]))
-    with pytest.raises(ParseError, match="cut short"):
-        parsers.frame_lengths(path)
-    path.write_bytes(b"\x0a\x0d\x0d\x0a" + bytes(40))
-    with pytest.raises(ParseError, match="not a pcap file"):
-        parsers.frame_lengths(path)
 
 
 def _routes(world: str, node: int) -> str:
