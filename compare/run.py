@@ -26,7 +26,7 @@ import yaml
 from compare.measure import Progress, Round, measure_round
 from lab.config import PROJECT
 from lab.modes import Mode
-from verify.kind import KindProbe
+from verify.kind import KindProbe, connect_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = tuple(m.value for m in Mode)  # every mode has a stack; geneve runs where the kernel has it
@@ -175,13 +175,7 @@ class Runner:
 
 
 def _probe(mode: str) -> KindProbe:
-    from lab.plan import plan  # noqa: PLC0415 (the lab's model, read once the lab is up)
-    from lab.stack_file import stack_config  # noqa: PLC0415
-    from verify import kind  # noqa: PLC0415
-
-    config = stack_config(stack_name(mode))
-    lab_plan = plan(config)
-    return kind.connect(lab_plan.control_plane.name, kind.spec_from_host(config, lab_plan))
+    return connect_stack(stack_name(mode))
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

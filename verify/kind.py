@@ -42,6 +42,23 @@ AGENT_TOOLS = frozenset({"bpftool"})  # run in the Cilium agent container on the
 ROUTER_TOOLS = frozenset({"vtysh"})  # run in the FRR container itself; the rest in its sidecar
 
 
+# A long-running tool started in a container records its PID there, so that it can be stopped
+# with SIGINT (tcpdump flushes its pcap, the monitor disconnects) by that PID alone.
+RECORD_PID = 'echo $$ > "$0"; exec "$@"'  # sh -c RECORD_PID <pidfile> <argv...>
+INTERRUPT_PID = 'kill -INT "$(cat "$0")"; rm -f "$0"'  # sh -c INTERRUPT_PID <pidfile>
+
+
+def _interrupt(proc: subprocess.Popen[Any], stop_argv: Sequence[str], where: str, timeout: float) -> None:
+    """SIGINT the tool by its PID file (stop_argv runs INTERRUPT_PID where it runs), then wait
+    for the local `docker exec` to end; killed if it does not within `timeout`."""
+    _run(where, stop_argv, 30.0)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def sidecar_name(node: str) -> str:
     return f"cdl-tools-{node}"
 
@@ -127,9 +144,7 @@ class KindProbe:
         if count:
             tcpdump += ["-c", str(count)]
         tcpdump.append(bpf_filter)
-        # The sidecar records tcpdump's PID so it can be stopped with SIGINT (which flushes the pcap).
-        script = 'echo $$ > "$0"; exec "$@"'
-        argv = ["docker", "exec", "-i", sidecar_name(node), "sh", "-c", script, pidfile, *tcpdump]
+        argv = ["docker", "exec", "-i", sidecar_name(node), "sh", "-c", RECORD_PID, pidfile, *tcpdump]
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("wb") as sink:
             proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE, text=True)
@@ -144,25 +159,8 @@ class KindProbe:
                 result = traffic()
                 time.sleep(0.5)  # let the last replies arrive
             finally:
-                subprocess.run(
-                    [
-                        "docker",
-                        "exec",
-                        sidecar_name(node),
-                        "sh",
-                        "-c",
-                        'kill -INT "$(cat "$0")"; rm -f "$0"',
-                        pidfile,
-                    ],
-                    capture_output=True,
-                    check=False,
-                    timeout=15,
-                )
-                try:
-                    proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop = ["docker", "exec", sidecar_name(node), "sh", "-c", INTERRUPT_PID, pidfile]
+                _interrupt(proc, stop, f"node {node}", timeout)
         return out, result
 
     def trace(self, node: str, traffic: Callable[[], T], timeout: float = 15.0) -> tuple[CommandResult, T]:
@@ -178,7 +176,7 @@ class KindProbe:
         pidfile = f"/tmp/cdl-monitor-{uuid.uuid4().hex[:12]}.pid"  # noqa: S108 (in the agent, unique)
         bound = str(int(timeout) + 30)  # the traffic's own time, then the stop, within it
         monitor = ["timeout", "-s", "INT", bound, *TRACE_ARGV]
-        argv = self._agent_argv(pod, ["sh", "-c", 'echo $$ > "$0"; exec "$@"', pidfile, *monitor])
+        argv = self._agent_argv(pod, ["sh", "-c", RECORD_PID, pidfile, *monitor])
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout is not None and proc.stderr is not None
         ready = MonitorReadiness(proc.stderr)
@@ -193,13 +191,7 @@ class KindProbe:
             result = traffic()
             time.sleep(1.0)  # the last events reach the monitor through the agent's buffer
         finally:
-            stop = ["sh", "-c", 'kill -INT "$(cat "$0")"; rm -f "$0"', pidfile]
-            _run(where, self._agent_argv(pod, stop), 30.0)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _interrupt(proc, self._agent_argv(pod, ["sh", "-c", INTERRUPT_PID, pidfile]), where, timeout)
         for stream in (ready, events):
             stream.join(5.0)
         return CommandResult(where, TRACE_ARGV, proc.returncode, events.text, ready.text), result
@@ -287,6 +279,21 @@ def topology_from_env(raw: str, discovered_pods: str, ciliumnodes: str | None) -
         routes=routes,
         extra={k: str(v) for k, v in spec.get("extra", {}).items()},
     )
+
+
+def connect_stack(
+    stack: str, control_plane: str | None = None, topology_json: str | None = None
+) -> KindProbe:
+    """A probe for the running lab of a stack file (`python -m verify run --stack`, `make
+    compare`, the real-lab recordings): its topology read from this host as the program reads it,
+    unless given (LAB_TOPOLOGY under `pulumi up`)."""
+    from lab.plan import plan  # noqa: PLC0415 (only the by-stack path needs the lab's model)
+    from lab.stack_file import stack_config  # noqa: PLC0415
+
+    config = stack_config(stack)
+    lab_plan = plan(config)
+    spec = topology_json or spec_from_host(config, lab_plan)
+    return connect(control_plane or lab_plan.control_plane.name, spec)
 
 
 def connect(control_plane: str, topology_json: str) -> KindProbe:

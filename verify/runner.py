@@ -60,19 +60,14 @@ def _list(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if not args.replica:
-        from lab.plan import plan  # noqa: PLC0415
-        from lab.stack_file import stack_config  # noqa: PLC0415 (only the kind path needs the stack)
         from verify import kind  # noqa: PLC0415 (only the kind path needs Docker)
 
         if not args.stack:
             print("error: name the lab: --stack S (a running stack) or --replica MODE", file=sys.stderr)
             return 2
-        config = stack_config(args.stack)
-        lab_plan = plan(config)
         # Under `pulumi up` the Verify resource hands over LAB_TOPOLOGY; by hand, read the host.
         try:
-            topology_json = os.environ.get("LAB_TOPOLOGY") or kind.spec_from_host(config, lab_plan)
-            kind_probe = kind.connect(args.control_plane or lab_plan.control_plane.name, topology_json)
+            kind_probe = kind.connect_stack(args.stack, args.control_plane, os.environ.get("LAB_TOPOLOGY"))
         except (OSError, ValueError) as exc:
             print(f"error: cannot reach the {args.stack} lab: {exc}", file=sys.stderr)
             return 2

@@ -287,13 +287,11 @@ def record_kind(stack: str) -> None:
     (datapath.trace), which the replica has no agent for, and one round of `make compare`'s
     measurements (iperf3, ping, the wire capture, the DF search, the route tables)."""
     from compare.measure import measure_round  # noqa: PLC0415
-    from lab.plan import plan  # noqa: PLC0415
     from lab.stack_file import stack_config  # noqa: PLC0415
     from verify import kind  # noqa: PLC0415
 
     config = stack_config(stack)
-    lab_plan = plan(config)
-    probe = kind.connect(lab_plan.control_plane.name, kind.spec_from_host(config, lab_plan))
+    probe = kind.connect_stack(stack)
     recorder = Recorder(probe, f"kind-{config.mode.value}")
     run_all(recorder, ["datapath.trace"])
     with tempfile.TemporaryDirectory() as tmp:
