@@ -3,6 +3,7 @@ and PNG charts (throughput and latency with their spread, bytes on the wire per 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 from collections.abc import Callable, Sequence
@@ -37,26 +38,13 @@ def _routes(result: ModeResult, routers: bool = False) -> dict[str, dict[str, in
     return result.rounds[-1].router_routes if routers else result.rounds[-1].routes
 
 
-def round_from_json(data: dict[str, Any]) -> Round:
-    return Round(
-        throughput_bps=data["throughput_bps"],
-        latency_ms=data["latency_ms"],
-        wire_bytes=data["wire_bytes"],
-        path_mtu=data["path_mtu"],
-        ttl=data["ttl"],
-        routes=data["routes"],
-        router_routes=data["router_routes"],
-        errors=data["errors"],
-    )
-
-
 def results_from_json(data: dict[str, Any]) -> list[ModeResult]:
     """compare.json read back: the report and charts drawn again without bringing a lab up."""
     return [
         ModeResult(
             mode,
             up_seconds=body["figures"]["up_seconds"]["samples"],
-            rounds=[round_from_json(r) for r in body["rounds"]],
+            rounds=[Round(**r) for r in body["rounds"]],
             failures=body["failures"],
             turns=body["turns"],
             skipped=body["skipped"] or "",
@@ -80,19 +68,7 @@ def as_json(
             "failures": result.failures,
             "figures": {name: fig.as_json() for name, fig in _figures(result).items()},
             "turns": result.turns,
-            "rounds": [
-                {
-                    "throughput_bps": r.throughput_bps,
-                    "latency_ms": r.latency_ms,
-                    "wire_bytes": r.wire_bytes,
-                    "path_mtu": r.path_mtu,
-                    "ttl": r.ttl,
-                    "routes": r.routes,
-                    "router_routes": r.router_routes,
-                    "errors": r.errors,
-                }
-                for r in result.rounds
-            ],
+            "rounds": [dataclasses.asdict(r) for r in result.rounds],
         }
     return {"settings": settings, "machine": machine or this_machine(), "modes": modes}
 
